@@ -1,0 +1,173 @@
+package configs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// InvalidError carries every problem found in a cluster file, each with its field path.
+type InvalidError struct {
+	Source string
+	Errs   field.ErrorList
+}
+
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is invalid (%d problem", e.Source, len(e.Errs))
+	if len(e.Errs) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, err := range e.Errs {
+		b.WriteString("\n  - ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// Load reads, decodes, defaults and validates a cluster file. Relative paths inside the
+// file (pull secret, SSH key, kubeconfig, secret files) are taken relative to the file's
+// folder, like kubeconfig does. A validation failure is an *InvalidError.
+func Load(path string) (*Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading cluster file: %w", err)
+	}
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err := filepath.Abs(filepath.Dir(path)); err == nil {
+		c.resolvePaths(abs)
+	}
+	return c, nil
+}
+
+// Parse decodes strictly (unknown fields are errors, reported together with the rest),
+// applies defaults and validates. source names the input in errors.
+func Parse(data []byte, source string) (*Cluster, error) {
+	data, errs := expandEnv(data)
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, &InvalidError{Source: source, Errs: field.ErrorList{field.Invalid(field.NewPath(""), "<document>", "not valid YAML: "+err.Error())}}
+	}
+	if strings.TrimSpace(string(j)) == "null" {
+		return nil, &InvalidError{Source: source, Errs: field.ErrorList{field.Required(field.NewPath("apiVersion"), "the file is empty")}}
+	}
+	var c Cluster
+	strict, err := kjson.UnmarshalStrict(j, &c, kjson.DisallowUnknownFields)
+	if err != nil {
+		return nil, &InvalidError{Source: source, Errs: field.ErrorList{decodeError(err)}}
+	}
+	for _, s := range strict {
+		errs = append(errs, strictError(s))
+	}
+	c.Default()
+	errs = append(errs, c.Validate()...)
+	if len(errs) > 0 {
+		return nil, &InvalidError{Source: source, Errs: errs}
+	}
+	return &c, nil
+}
+
+var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the environment variable's value, so one file can serve
+// CI jobs whose endpoints or names differ per run. $${NAME} stays a literal ${NAME};
+// comment lines are left alone. An unset variable is an error naming its line.
+func expandEnv(data []byte) ([]byte, field.ErrorList) {
+	var errs field.ErrorList
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		lines[i] = envRef.ReplaceAllStringFunc(line, func(ref string) string {
+			if strings.HasPrefix(ref, "$$") {
+				return ref[1:]
+			}
+			name := ref[2 : len(ref)-1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				errs = append(errs, field.Required(field.NewPath(fmt.Sprintf("line %d", i+1)), "environment variable "+name+" is not set (the file refers to ${"+name+"})"))
+			}
+			return v
+		})
+	}
+	return []byte(strings.Join(lines, "")), errs
+}
+
+var quoted = regexp.MustCompile(`"([^"]+)"`)
+
+func strictError(err error) *field.Error {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown field") {
+		if m := quoted.FindStringSubmatch(msg); m != nil {
+			return field.Forbidden(pathFromString(m[1]), "unknown field (check its spelling and indentation)")
+		}
+	}
+	if strings.HasPrefix(msg, "duplicate field") {
+		if m := quoted.FindStringSubmatch(msg); m != nil {
+			return field.Duplicate(pathFromString(m[1]), "given more than once")
+		}
+	}
+	return field.Invalid(field.NewPath(""), "", msg)
+}
+
+func decodeError(err error) *field.Error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return field.Invalid(pathFromString(te.Field), te.Value, "wrong type: expected "+te.Type.String())
+	}
+	return field.Invalid(field.NewPath(""), "", err.Error())
+}
+
+// pathFromString turns "spec.gpuPools[1].gpu" into a field path of the same text.
+func pathFromString(s string) *field.Path {
+	parts := strings.Split(s, ".")
+	p := field.NewPath(parts[0])
+	for _, part := range parts[1:] {
+		p = p.Child(part)
+	}
+	return p
+}
+
+func (c *Cluster) resolvePaths(base string) {
+	abs := func(p *string) {
+		if *p == "" {
+			return
+		}
+		*p = ExpandHome(*p)
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.Spec.OpenShift.PullSecretFile)
+	abs(&c.Spec.OpenShift.SSHPublicKeyFile)
+	if strings.ContainsRune(c.Spec.OpenShift.Installer, os.PathSeparator) {
+		abs(&c.Spec.OpenShift.Installer)
+	}
+	if e := c.Spec.Platform.Existing; e != nil {
+		abs(&e.Kubeconfig)
+	}
+	if o := c.Spec.OAuth; o != nil && o.Google != nil {
+		abs(&o.Google.ClientSecret.File)
+	}
+	if ct := c.Spec.Certificates; ct != nil {
+		abs(&ct.ACME.CABundleFile)
+	}
+}
+
+// Marshal renders the cluster as YAML (used by `init` and `validate --show-defaults`).
+func Marshal(c *Cluster) ([]byte, error) {
+	return yaml.Marshal(c)
+}

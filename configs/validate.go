@@ -1,0 +1,273 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var (
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
+	channelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`)
+)
+
+// maxPoolName keeps MachineSet names (<infraID>-<pool>-<zone>) within 63 characters.
+const maxPoolName = 20
+
+// Validate reports every problem in the (defaulted) cluster, each with its field path.
+func (c *Cluster) Validate() field.ErrorList {
+	var errs field.ErrorList
+	if c.APIVersion != APIVersion {
+		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), c.APIVersion, []string{APIVersion}))
+	}
+	if c.Kind != Kind {
+		errs = append(errs, field.NotSupported(field.NewPath("kind"), c.Kind, []string{Kind}))
+	}
+	name := field.NewPath("metadata", "name")
+	if c.Metadata.Name == "" {
+		errs = append(errs, field.Required(name, "the cluster name (api.<name>.<baseDomain>)"))
+	} else {
+		for _, m := range validation.IsDNS1123Label(c.Metadata.Name) {
+			errs = append(errs, field.Invalid(name, c.Metadata.Name, m))
+		}
+	}
+	spec := field.NewPath("spec")
+	s := &c.Spec
+	if s.BaseDomain == "" {
+		errs = append(errs, field.Required(spec.Child("baseDomain"), "the DNS domain with a Route53 public hosted zone, e.g. example.com"))
+	} else {
+		for _, m := range validation.IsDNS1123Subdomain(s.BaseDomain) {
+			errs = append(errs, field.Invalid(spec.Child("baseDomain"), s.BaseDomain, m))
+		}
+	}
+	errs = append(errs, c.validatePlatform(spec.Child("platform"))...)
+	if c.Installs() {
+		os := spec.Child("openshift")
+		if s.OpenShift.PullSecretFile == "" {
+			errs = append(errs, field.Required(os.Child("pullSecretFile"), "download it from console.redhat.com/openshift/install/pull-secret"))
+		}
+	}
+	if r := s.ControlPlane.Replicas; r != nil && *r != 1 && *r != 3 {
+		errs = append(errs, field.Invalid(spec.Child("controlPlane", "replicas"), *r, "must be 3, or 1 for a single-node cluster"))
+	}
+	if r := s.Workers.Replicas; r != nil && *r < 0 {
+		errs = append(errs, field.Invalid(spec.Child("workers", "replicas"), *r, "must be 0 or more"))
+	}
+	errs = append(errs, c.validateGPUPools(spec.Child("gpuPools"))...)
+	if s.OAuth != nil {
+		errs = append(errs, validateOAuth(s.OAuth, spec.Child("oauth"))...)
+	}
+	if s.Certificates != nil {
+		errs = append(errs, validateACME(&s.Certificates.ACME, spec.Child("certificates", "acme"))...)
+	}
+	if s.GitOps != nil {
+		errs = append(errs, validateGitOps(s.GitOps, spec.Child("gitops"))...)
+	}
+	return errs
+}
+
+func (c *Cluster) validatePlatform(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	pl := c.Spec.Platform
+	if pl.AWS == nil {
+		return append(errs, field.Required(p.Child("aws"), "region and zones (AWS is the supported platform)"))
+	}
+	aws := p.Child("aws")
+	if pl.AWS.Region == "" {
+		errs = append(errs, field.Required(aws.Child("region"), "e.g. us-east-1"))
+	} else if !regionRE.MatchString(pl.AWS.Region) {
+		errs = append(errs, field.Invalid(aws.Child("region"), pl.AWS.Region, "not an AWS region name (e.g. us-east-1)"))
+	}
+	if len(pl.AWS.Zones) == 0 && c.Installs() {
+		errs = append(errs, field.Required(aws.Child("zones"), "at least one availability zone, e.g. "+pl.AWS.Region+"a"))
+	}
+	seen := sets.New[string]()
+	for i, z := range pl.AWS.Zones {
+		zp := aws.Child("zones").Index(i)
+		if seen.Has(z) {
+			errs = append(errs, field.Duplicate(zp, z))
+		}
+		seen.Insert(z)
+		if !isZoneOf(z, pl.AWS.Region) {
+			errs = append(errs, field.Invalid(zp, z, fmt.Sprintf("not a zone of region %q", pl.AWS.Region)))
+		}
+	}
+	if e := pl.Existing; e != nil && e.Kubeconfig == "" {
+		errs = append(errs, field.Required(p.Child("existing", "kubeconfig"), "the kubeconfig of the running cluster"))
+	}
+	return errs
+}
+
+func isZoneOf(zone, region string) bool {
+	rest, ok := strings.CutPrefix(zone, region)
+	return ok && len(rest) >= 1 && len(rest) <= 8 && strings.Trim(rest, "abcdefghijklmnopqrstuvwxyz-0123456789") == ""
+}
+
+func (c *Cluster) validateGPUPools(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	names := sets.New[string]()
+	var platformZones sets.Set[string]
+	if c.Spec.Platform.AWS != nil {
+		platformZones = sets.New(c.Spec.Platform.AWS.Zones...)
+	}
+	for i, pool := range c.Spec.GPUPools {
+		pp := p.Index(i)
+		switch {
+		case pool.Name == "":
+			errs = append(errs, field.Required(pp.Child("name"), "a short DNS label, e.g. t4-shared"))
+		case len(validation.IsDNS1123Label(pool.Name)) > 0 || len(pool.Name) > maxPoolName:
+			errs = append(errs, field.Invalid(pp.Child("name"), pool.Name, fmt.Sprintf("must be a lowercase DNS label of at most %d characters", maxPoolName)))
+		case names.Has(pool.Name):
+			errs = append(errs, field.Duplicate(pp.Child("name"), pool.Name))
+		}
+		names.Insert(pool.Name)
+		g, _, ok := LookupGPU(pool.GPU)
+		if !ok {
+			errs = append(errs, field.NotSupported(pp.Child("gpu"), pool.GPU, GPUNames()))
+		} else if _, err := g.Size(pool.InstanceType); err != nil {
+			errs = append(errs, field.Invalid(pp.Child("instanceType"), pool.InstanceType, err.Error()))
+		}
+		if pool.Access != AccessShared && pool.Access != AccessPrivate {
+			errs = append(errs, field.NotSupported(pp.Child("access"), pool.Access, []Access{AccessShared, AccessPrivate}))
+		}
+		if pool.Min < 0 {
+			errs = append(errs, field.Invalid(pp.Child("min"), pool.Min, "must be 0 or more"))
+		}
+		switch {
+		case pool.Max < 0:
+			errs = append(errs, field.Invalid(pp.Child("max"), pool.Max, "must be 0 or more"))
+		case pool.Max < pool.Min:
+			errs = append(errs, field.Invalid(pp.Child("max"), pool.Max, fmt.Sprintf("must not be less than min (%d)", pool.Min)))
+		case pool.Max == 0:
+			errs = append(errs, field.Invalid(pp.Child("max"), pool.Max, "must be at least 1, or remove the pool"))
+		}
+		if len(pool.Zones) == 0 && c.Installs() {
+			errs = append(errs, field.Required(pp.Child("zones"), "no zones given here or in spec.platform.aws.zones"))
+		}
+		for j, z := range pool.Zones {
+			if platformZones.Len() > 0 && !platformZones.Has(z) {
+				errs = append(errs, field.NotSupported(pp.Child("zones").Index(j), z, sets.List(platformZones)))
+			}
+		}
+	}
+	return errs
+}
+
+func validateSecretRef(r SecretRef, p *field.Path) field.ErrorList {
+	switch {
+	case r.plain:
+		return field.ErrorList{field.Forbidden(p, "a secret value must not be written in the cluster file: use {env: NAME} or {file: PATH}")}
+	case r.Env != "" && r.File != "":
+		return field.ErrorList{field.Invalid(p, r.String(), "set only one of env or file")}
+	case r.Env == "" && r.File == "":
+		return field.ErrorList{field.Required(p, "{env: NAME} or {file: PATH}")}
+	case r.Env != "" && len(validation.IsEnvVarName(r.Env)) > 0:
+		return field.ErrorList{field.Invalid(p.Child("env"), r.Env, "not an environment variable name")}
+	}
+	return nil
+}
+
+func validateOAuth(o *OAuth, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if g := o.Google; g != nil {
+		gp := p.Child("google")
+		if g.ClientID == "" {
+			errs = append(errs, field.Required(gp.Child("clientID"), "the OAuth client ID from the Google Cloud console"))
+		}
+		errs = append(errs, validateSecretRef(g.ClientSecret, gp.Child("clientSecret"))...)
+		if g.HostedDomain != "" {
+			for _, m := range validation.IsDNS1123Subdomain(g.HostedDomain) {
+				errs = append(errs, field.Invalid(gp.Child("hostedDomain"), g.HostedDomain, m))
+			}
+		}
+		for _, m := range validation.IsDNS1123Subdomain(g.Name) {
+			errs = append(errs, field.Invalid(gp.Child("name"), g.Name, m))
+		}
+	}
+	for i, a := range o.Admins {
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, " <>") {
+			errs = append(errs, field.Invalid(p.Child("admins").Index(i), a, "must be an e-mail address"))
+		}
+	}
+	if o.RemoveKubeadmin && (o.Google == nil || len(o.Admins) == 0) {
+		errs = append(errs, field.Invalid(p.Child("removeKubeadmin"), true, "needs oauth.google and at least one entry in oauth.admins, or nobody could log in"))
+	}
+	return errs
+}
+
+func validateACME(a *ACME, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if _, known := ACMEServers[a.Server]; !known {
+		u, err := url.Parse(a.Server)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, field.Invalid(p.Child("server"), a.Server, `must be "letsencrypt", "letsencrypt-staging" or an https:// ACME directory URL`))
+		}
+	}
+	if a.Email == "" {
+		errs = append(errs, field.Required(p.Child("email"), "the ACME account contact (expiry notices go there)"))
+	} else if _, err := mail.ParseAddress(a.Email); err != nil {
+		errs = append(errs, field.Invalid(p.Child("email"), a.Email, "must be an e-mail address"))
+	}
+	for i, r := range a.Resolvers {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			errs = append(errs, field.Invalid(p.Child("resolvers").Index(i), r, "must be host:port"))
+		}
+	}
+	if d, err := time.ParseDuration(a.PropagationTimeout); err != nil || d <= 0 {
+		errs = append(errs, field.Invalid(p.Child("propagationTimeout"), a.PropagationTimeout, "must be a positive duration such as 10m"))
+	}
+	return errs
+}
+
+func validateGitOps(g *GitOps, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if !channelRE.MatchString(g.OperatorChannel) {
+		errs = append(errs, field.Invalid(p.Child("operatorChannel"), g.OperatorChannel, "must be an OLM channel name such as gitops-1.16"))
+	}
+	rp := p.Child("root")
+	switch {
+	case g.Root.RepoURL == "":
+		errs = append(errs, field.Required(rp.Child("repoURL"), "the Git repository Argo CD syncs from"))
+	case !validRepoURL(g.Root.RepoURL):
+		errs = append(errs, field.Invalid(rp.Child("repoURL"), g.Root.RepoURL, "must be an https://, ssh:// or git@host:path repository URL"))
+	}
+	switch {
+	case g.Root.Path == "":
+		errs = append(errs, field.Required(rp.Child("path"), "the folder of the cluster overlay, e.g. manifests/gitops/clusters/overlays/dev"))
+	case path.IsAbs(g.Root.Path) || strings.HasPrefix(path.Clean(g.Root.Path), ".."):
+		errs = append(errs, field.Invalid(rp.Child("path"), g.Root.Path, "must be relative to the repository root"))
+	}
+	return errs
+}
+
+func validRepoURL(s string) bool {
+	if strings.HasPrefix(s, "git@") && strings.Contains(s, ":") {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "ssh" || u.Scheme == "http" || u.Scheme == "file")
+}
+
+// Warnings lists things that are valid but worth saying, such as an alias that was used.
+func (c *Cluster) Warnings() []string {
+	var w []string
+	for i, p := range c.Spec.GPUPools {
+		if g, alias, ok := LookupGPU(p.GPU); ok && alias != "" {
+			w = append(w, fmt.Sprintf("spec.gpuPools[%d].gpu: %q is read as %s (%s instances carry NVIDIA %s, %d GB); labels and taints say %q",
+				i, p.GPU, g.Name, g.Family, g.Name, g.MemoryGiB, p.AcceleratorValue()))
+		}
+	}
+	if ct := c.Spec.Certificates; ct != nil && ct.ACME.Server == "letsencrypt-staging" {
+		w = append(w, "spec.certificates.acme.server: letsencrypt-staging issues untrusted certificates; use letsencrypt for production")
+	}
+	return w
+}

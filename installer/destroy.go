@@ -1,0 +1,145 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Destroy walks the graph backwards: a phase is destroyed once every phase that depends on
+// it has been. Phases with nothing recorded are skipped (we remove only what we made). A
+// failed destroy does not stop the others: a teardown should remove as much as it can and
+// then say exactly what is left; the failure is reported and the command exits non-zero.
+func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
+	ex, order, sel, lock, err := r.open(ctx, "destroy")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	start := r.now()
+	ex.bus.Emit(Event{Type: RunStarted, Action: "destroy", Message: fmt.Sprintf("destroy %s (state %s)", r.Cluster, r.Store.Location())})
+	dependents := map[string][]string{}
+	for _, p := range order {
+		for _, d := range p.DependsOn() {
+			dependents[d] = append(dependents[d], p.Name())
+		}
+	}
+	doneCh := map[string]chan struct{}{}
+	for _, p := range order {
+		doneCh[p.Name()] = make(chan struct{})
+	}
+	results := map[string]Outcome{}
+	var mu sync.Mutex
+	var failures []*PhaseError
+	sem := make(chan struct{}, max(r.MaxParallel, len(order)))
+	if r.MaxParallel > 0 {
+		sem = make(chan struct{}, r.MaxParallel)
+	}
+	var wg sync.WaitGroup
+	for _, p := range order {
+		wg.Add(1)
+		go func(p Phase) {
+			defer wg.Done()
+			defer close(doneCh[p.Name()])
+			set := func(o Outcome) { mu.Lock(); results[p.Name()] = o; mu.Unlock() }
+			for _, d := range dependents[p.Name()] {
+				<-doneCh[d]
+			}
+			if !sel[p.Name()] {
+				set(OutcomeSkipped)
+				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
+				return
+			}
+			ex.mu.Lock()
+			rec, ok := ex.state.Phases[p.Name()]
+			nothing := !ok || (rec.Attempts == 0 && len(rec.Data) == 0) || rec.Outcome == OutcomeDestroyed
+			ex.mu.Unlock()
+			if nothing {
+				set(OutcomeSkipped)
+				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "nothing recorded to remove"})
+				return
+			}
+			if ctx.Err() != nil {
+				set(OutcomeInterrupted)
+				return
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o, err := ex.destroy(ctx, p)
+			set(o)
+			if err != nil && o == OutcomeFailed {
+				mu.Lock()
+				failures = append(failures, &PhaseError{Phase: p.Name(), Err: err})
+				mu.Unlock()
+			}
+		}(p)
+	}
+	wg.Wait()
+	return r.finish(ctx, ex, "destroy", start, order, results, failures)
+}
+
+func (ex *execution) destroy(ctx context.Context, p Phase) (Outcome, error) {
+	name := p.Name()
+	start := ex.now()
+	ex.bus.Emit(Event{Type: PhaseStarted, Action: "destroy", Phase: name})
+	startedAt := start.UTC()
+	if err := ex.record(ctx, name, func(r *PhaseRecord) {
+		r.journal(JournalEntry{Action: "destroy", Started: startedAt, Outcome: OutcomeRunning})
+	}); err != nil {
+		return OutcomeFailed, err
+	}
+	err := p.Destroy(ctx, &Scope{phase: name, ex: ex})
+	finished := ex.now().UTC()
+	o := OutcomeDestroyed
+	if err != nil {
+		o = outcomeOf(ctx, err)
+	}
+	_ = ex.record(ctx, name, func(r *PhaseRecord) {
+		j := &r.Journal[len(r.Journal)-1]
+		j.Finished, j.Outcome = finished, o
+		if err != nil {
+			j.Error, r.Error = err.Error(), err.Error()
+			return
+		}
+		// Keep the data (ledgers, serials): a later install or rate-limit check needs them.
+		r.Outcome, r.Error, r.InputHash, r.Reason = OutcomeDestroyed, "", "", ""
+	})
+	if err != nil {
+		ex.bus.Emit(Event{Type: PhaseFailed, Action: "destroy", Phase: name, Outcome: o, Error: err.Error(), DurationMS: time.Since(start).Milliseconds()})
+		return o, err
+	}
+	ex.bus.Emit(Event{Type: PhaseDone, Action: "destroy", Phase: name, Outcome: OutcomeDestroyed, Message: "removed", DurationMS: time.Since(start).Milliseconds()})
+	return OutcomeDestroyed, nil
+}
+
+// Names lists phase names in graph order.
+func (r *Runner) Names() ([]string, error) {
+	order, _, err := r.graph()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(order))
+	for i, p := range order {
+		out[i] = p.Name()
+	}
+	return out, nil
+}
+
+// Describe renders the graph as "name ← deps" lines, for `plan --graph` and docs.
+func (r *Runner) Describe() (string, error) {
+	order, _, err := r.graph()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range order {
+		fmt.Fprintf(&b, "%s", p.Name())
+		if d := p.DependsOn(); len(d) > 0 {
+			fmt.Fprintf(&b, " ← %s", strings.Join(d, ", "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,170 @@
+package installer
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// EventSchema is the version of the event format that `--output json` prints. It changes
+// only when a field changes meaning or disappears; new fields may appear within a version.
+const EventSchema = 1
+
+// EventType says what happened.
+type EventType string
+
+// Event types.
+const (
+	RunStarted   EventType = "run-started"
+	PhaseStarted EventType = "phase-started"
+	Progress     EventType = "progress"
+	WaitingOn    EventType = "waiting"
+	PhaseDone    EventType = "phase-done"
+	PhaseSkipped EventType = "phase-skipped"
+	PhaseFailed  EventType = "phase-failed"
+	PhasePlanned EventType = "phase-planned"
+	RunFinished  EventType = "run-finished"
+)
+
+// Event is one entry of the stream every front-end renders: the text logger, the JSON
+// lines of `--output json`, the TUI and the debug log.
+type Event struct {
+	Schema int       `json:"schema"`
+	Time   time.Time `json:"time"`
+	Type   EventType `json:"type"`
+	// Action is install, destroy or plan.
+	Action  string `json:"action,omitempty"`
+	Phase   string `json:"phase,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Waiting names what the phase waits on now, and until when at most.
+	Waiting *Waiting `json:"waiting,omitempty"`
+	// Outcome is set on phase-done/-skipped/-failed and run-finished.
+	Outcome Outcome `json:"outcome,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	// DurationMS is the phase's (or run's) wall time, on terminal events.
+	DurationMS int64 `json:"durationMs,omitempty"`
+	// Changes are a plan's would-be changes (phase-planned), or what Apply changed.
+	Changes []Change `json:"changes,omitempty"`
+	// Summary is set on run-finished.
+	Summary *Summary `json:"summary,omitempty"`
+	// Debug marks chatty lines the text front-end hides unless -v.
+	Debug bool `json:"debug,omitempty"`
+}
+
+// Waiting is what a phase is blocked on.
+type Waiting struct {
+	On    string    `json:"on"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Summary closes a run.
+type Summary struct {
+	Action   string             `json:"action"`
+	Outcome  Outcome            `json:"outcome"`
+	Phases   map[string]Outcome `json:"phases"`
+	State    string             `json:"state"`
+	Failed   []string           `json:"failed,omitempty"`
+	Mutating int64              `json:"mutatingRequests"`
+	// Extra carries front-end facts phases publish (console URL, kubeconfig path).
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// Sink receives events. Sinks are called one event at a time, in order.
+type Sink interface{ Event(Event) }
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event)
+
+// Event implements Sink.
+func (f SinkFunc) Event(e Event) { f(e) }
+
+// Bus fans events out to sinks, redacting secrets from every text field first.
+type Bus struct {
+	mu       sync.Mutex
+	sinks    []Sink
+	Redactor *Redactor
+	now      func() time.Time
+}
+
+// NewBus returns a bus with the given sinks.
+func NewBus(r *Redactor, sinks ...Sink) *Bus {
+	if r == nil {
+		r = &Redactor{}
+	}
+	return &Bus{sinks: sinks, Redactor: r, now: time.Now}
+}
+
+// Add attaches another sink.
+func (b *Bus) Add(s Sink) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sinks = append(b.sinks, s)
+}
+
+// Emit stamps, redacts and delivers an event.
+func (b *Bus) Emit(e Event) {
+	if b == nil {
+		return
+	}
+	e.Schema = EventSchema
+	if e.Time.IsZero() {
+		e.Time = b.now().UTC()
+	}
+	e.Message = b.Redactor.Redact(e.Message)
+	e.Error = b.Redactor.Redact(e.Error)
+	if e.Waiting != nil {
+		w := *e.Waiting
+		w.On = b.Redactor.Redact(w.On)
+		e.Waiting = &w
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.sinks {
+		s.Event(e)
+	}
+}
+
+// Redactor replaces known secret values with "[REDACTED]" wherever text leaves the process
+// (events, logs, errors, the debug log) and lets the state store refuse a secret.
+type Redactor struct {
+	mu      sync.RWMutex
+	secrets []string
+}
+
+// Add registers a secret value (values shorter than 4 bytes are ignored: too common).
+func (r *Redactor) Add(secret string) {
+	if len(secret) < 4 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, secret)
+}
+
+// Redact replaces every registered secret in s.
+func (r *Redactor) Redact(s string) string {
+	if r == nil || s == "" {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, sec := range r.secrets {
+		s = strings.ReplaceAll(s, sec, "[REDACTED]")
+	}
+	return s
+}
+
+// Contains reports whether b holds any registered secret.
+func (r *Redactor) Contains(b []byte) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, sec := range r.secrets {
+		if strings.Contains(string(b), sec) {
+			return true
+		}
+	}
+	return false
+}

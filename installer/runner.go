@@ -1,0 +1,450 @@
+package installer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrInterrupted is returned when the run was cancelled (Ctrl-C, SIGTERM); the state
+// was saved and the same command resumes.
+var ErrInterrupted = errors.New("interrupted")
+
+// PhaseError is a phase failure.
+type PhaseError struct {
+	Phase string
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return fmt.Sprintf("phase %s: %v", e.Phase, e.Err) }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// RunError gathers the phases that failed in one run.
+type RunError struct{ Failed []*PhaseError }
+
+func (e *RunError) Error() string {
+	parts := make([]string, len(e.Failed))
+	for i, f := range e.Failed {
+		parts[i] = f.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Runner runs a graph of phases against a store.
+type Runner struct {
+	Phases []Phase
+	Store  Store
+	Bus    *Bus
+	// Cluster names the state (checked against a loaded state).
+	Cluster string
+	// Command is recorded in the lock, e.g. "install".
+	Command string
+	// MaxParallel bounds concurrently running phases (0: unbounded).
+	MaxParallel int
+	// Only and Skip select phases by name.
+	Only, Skip []string
+	// Mutations, if set, reports the number of mutating requests made so far (for the summary).
+	Mutations func() int64
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+type execution struct {
+	mu     sync.Mutex
+	state  *State
+	store  Store
+	bus    *Bus
+	action string
+	extra  map[string]string
+	now    func() time.Time
+	// dirty is set when the state changed since the last save.
+	lastSaved []byte
+}
+
+func (ex *execution) saveLocked(ctx context.Context) error {
+	ex.state.UpdatedAt = ex.now().UTC()
+	snap := ex.state.Clone()
+	b, err := jsonBytes(snap)
+	if err != nil {
+		return err
+	}
+	if ex.bus.Redactor.Contains(b) {
+		return errors.New("refusing to save state: it would contain a secret value (this is a bug; please report it)")
+	}
+	if err := ex.store.Save(context.WithoutCancel(ctx), snap); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	ex.lastSaved = b
+	return nil
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// graph checks names and dependencies and returns the phases in a topological order that
+// keeps the declared order where it can.
+func (r *Runner) graph() ([]Phase, map[string]Phase, error) {
+	byName := map[string]Phase{}
+	for _, p := range r.Phases {
+		if _, dup := byName[p.Name()]; dup {
+			return nil, nil, fmt.Errorf("phase %q is declared twice", p.Name())
+		}
+		byName[p.Name()] = p
+	}
+	for _, p := range r.Phases {
+		for _, d := range p.DependsOn() {
+			if _, ok := byName[d]; !ok {
+				return nil, nil, fmt.Errorf("phase %q depends on unknown phase %q", p.Name(), d)
+			}
+		}
+	}
+	var order []Phase
+	state := map[string]int{} // 0 new, 1 visiting, 2 done
+	var visit func(p Phase, path []string) error
+	visit = func(p Phase, path []string) error {
+		switch state[p.Name()] {
+		case 1:
+			return fmt.Errorf("phases form a cycle: %s", strings.Join(append(path, p.Name()), " → "))
+		case 2:
+			return nil
+		}
+		state[p.Name()] = 1
+		for _, d := range p.DependsOn() {
+			if err := visit(byName[d], append(path, p.Name())); err != nil {
+				return err
+			}
+		}
+		state[p.Name()] = 2
+		order = append(order, p)
+		return nil
+	}
+	for _, p := range r.Phases {
+		if err := visit(p, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return order, byName, nil
+}
+
+// selection returns the selected phase names, checking --only/--skip names.
+func (r *Runner) selection(byName map[string]Phase) (map[string]bool, error) {
+	for _, n := range append(slices.Clone(r.Only), r.Skip...) {
+		if _, ok := byName[n]; !ok {
+			names := make([]string, 0, len(byName))
+			for k := range byName {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("unknown phase %q (phases: %s)", n, strings.Join(names, ", "))
+		}
+	}
+	sel := map[string]bool{}
+	for n := range byName {
+		sel[n] = len(r.Only) == 0 || slices.Contains(r.Only, n)
+	}
+	for _, n := range r.Skip {
+		sel[n] = false
+	}
+	return sel, nil
+}
+
+// checkSelection makes sure every selected phase's dependencies are selected or done.
+func checkSelection(order []Phase, sel map[string]bool, st *State) error {
+	var problems []string
+	for _, p := range order {
+		if !sel[p.Name()] {
+			continue
+		}
+		for _, d := range p.DependsOn() {
+			if !sel[d] && !st.IsDone(d) {
+				problems = append(problems, fmt.Sprintf("phase %s needs %s, which is not selected and not done (add it to --only, or drop it from --skip)", p.Name(), d))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (r *Runner) open(ctx context.Context, action string) (*execution, []Phase, map[string]bool, Unlocker, error) {
+	order, byName, err := r.graph()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	sel, err := r.selection(byName)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var lock Unlocker
+	if action != "plan" {
+		lock, err = r.Store.Lock(ctx, CurrentHolder(r.Command))
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	st, err := r.Store.Load(ctx)
+	if err != nil {
+		if lock != nil {
+			lock.Unlock()
+		}
+		return nil, nil, nil, nil, err
+	}
+	if st == nil {
+		st = NewState(r.Cluster, r.now().UTC())
+	}
+	if st.Cluster != "" && r.Cluster != "" && st.Cluster != r.Cluster {
+		if lock != nil {
+			lock.Unlock()
+		}
+		return nil, nil, nil, nil, fmt.Errorf("state %s belongs to cluster %q, not %q: use another --state-dir", r.Store.Location(), st.Cluster, r.Cluster)
+	}
+	bus := r.Bus
+	if bus == nil {
+		bus = NewBus(nil)
+	}
+	ex := &execution{state: st, store: r.Store, bus: bus, action: action, extra: map[string]string{}, now: r.now}
+	return ex, order, sel, lock, nil
+}
+
+// Install runs the selected phases, concurrently where the graph allows.
+func (r *Runner) Install(ctx context.Context) (*Summary, error) {
+	ex, order, sel, lock, err := r.open(ctx, "install")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if err := checkSelection(order, sel, ex.state); err != nil {
+		return nil, err
+	}
+	start := r.now()
+	ex.bus.Emit(Event{Type: RunStarted, Action: "install", Message: fmt.Sprintf("install %s (%d phases, state %s)", r.Cluster, len(order), r.Store.Location())})
+
+	results := map[string]Outcome{}
+	var resMu sync.Mutex
+	doneCh := map[string]chan struct{}{}
+	for _, p := range order {
+		doneCh[p.Name()] = make(chan struct{})
+	}
+	sem := make(chan struct{}, max(r.MaxParallel, len(order)))
+	if r.MaxParallel > 0 {
+		sem = make(chan struct{}, r.MaxParallel)
+	}
+	var failures []*PhaseError
+	var wg sync.WaitGroup
+	for _, p := range order {
+		wg.Add(1)
+		go func(p Phase) {
+			defer wg.Done()
+			defer close(doneCh[p.Name()])
+			set := func(o Outcome) { resMu.Lock(); results[p.Name()] = o; resMu.Unlock() }
+			for _, d := range p.DependsOn() {
+				<-doneCh[d]
+			}
+			if !sel[p.Name()] {
+				set(OutcomeSkipped)
+				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
+				return
+			}
+			resMu.Lock()
+			var blockers []string
+			for _, d := range p.DependsOn() {
+				if o := results[d]; o != OutcomeDone && !(o == OutcomeSkipped && ex.stateDone(d)) {
+					blockers = append(blockers, d)
+				}
+			}
+			resMu.Unlock()
+			if len(blockers) > 0 {
+				set(OutcomeBlocked)
+				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "blocked by " + strings.Join(blockers, ", ")})
+				return
+			}
+			if ctx.Err() != nil {
+				set(OutcomeInterrupted)
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				set(OutcomeInterrupted)
+				return
+			}
+			defer func() { <-sem }()
+			o, err := ex.install(ctx, p)
+			set(o)
+			if err != nil && o == OutcomeFailed {
+				resMu.Lock()
+				failures = append(failures, &PhaseError{Phase: p.Name(), Err: err})
+				resMu.Unlock()
+			}
+		}(p)
+	}
+	wg.Wait()
+	return r.finish(ctx, ex, "install", start, order, results, failures)
+}
+
+func (ex *execution) stateDone(name string) bool {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.state.IsDone(name)
+}
+
+func (r *Runner) finish(ctx context.Context, ex *execution, action string, start time.Time, order []Phase, results map[string]Outcome, failures []*PhaseError) (*Summary, error) {
+	sum := &Summary{Action: action, Phases: map[string]Outcome{}, State: r.Store.Location(), Extra: ex.extra}
+	interrupted := ctx.Err() != nil
+	for _, p := range order {
+		o := results[p.Name()]
+		sum.Phases[p.Name()] = o
+		if o == OutcomeInterrupted {
+			interrupted = true
+		}
+	}
+	for _, f := range failures {
+		sum.Failed = append(sum.Failed, f.Phase)
+	}
+	if r.Mutations != nil {
+		sum.Mutating = r.Mutations()
+	}
+	var err error
+	switch {
+	case interrupted:
+		sum.Outcome, err = OutcomeInterrupted, ErrInterrupted
+	case len(failures) > 0:
+		sum.Outcome, err = OutcomeFailed, &RunError{Failed: failures}
+	default:
+		sum.Outcome = OutcomeDone
+		for _, o := range sum.Phases {
+			if o == OutcomeBlocked {
+				sum.Outcome = OutcomeBlocked
+			}
+		}
+	}
+	ex.mu.Lock()
+	serr := ex.saveLocked(ctx)
+	ex.mu.Unlock()
+	if serr != nil && err == nil {
+		err = serr
+	}
+	ex.bus.Emit(Event{Type: RunFinished, Action: action, Outcome: sum.Outcome, DurationMS: time.Since(start).Milliseconds(), Summary: sum, Error: errString(err)})
+	return sum, err
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (ex *execution) record(ctx context.Context, name string, f func(r *PhaseRecord)) error {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	f(ex.state.Phase(name))
+	return ex.saveLocked(ctx)
+}
+
+func outcomeOf(ctx context.Context, err error) Outcome {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrInterrupted) {
+		return OutcomeInterrupted
+	}
+	return OutcomeFailed
+}
+
+// install runs one phase: Check, then Apply and Check again when there is work.
+func (ex *execution) install(ctx context.Context, p Phase) (Outcome, error) {
+	name := p.Name()
+	s := &Scope{phase: name, ex: ex}
+	start := ex.now()
+	ex.bus.Emit(Event{Type: PhaseStarted, Action: "install", Phase: name})
+	fail := func(err error, attempted bool) (Outcome, error) {
+		o := outcomeOf(ctx, err)
+		finished := ex.now().UTC()
+		_ = ex.record(ctx, name, func(r *PhaseRecord) {
+			r.Outcome, r.Error, r.FinishedAt = o, err.Error(), &finished
+			if attempted && len(r.Journal) > 0 {
+				j := &r.Journal[len(r.Journal)-1]
+				j.Finished, j.Outcome, j.Error = finished, o, err.Error()
+			}
+		})
+		ex.bus.Emit(Event{Type: PhaseFailed, Action: "install", Phase: name, Outcome: o, Error: err.Error(), DurationMS: time.Since(start).Milliseconds()})
+		return o, err
+	}
+	var hash string
+	if h, ok := p.(InputHasher); ok {
+		var err error
+		if hash, err = HashInputs(h.Inputs()); err != nil {
+			return fail(err, false)
+		}
+	}
+	st, err := p.Check(ctx, s)
+	if err != nil {
+		return fail(fmt.Errorf("check: %w", err), false)
+	}
+	ex.mu.Lock()
+	prev := ex.state.Phase(name)
+	recordedHash, wasDone := prev.InputHash, prev.Outcome == OutcomeDone
+	ex.mu.Unlock()
+	if st.Done && (hash == "" || hash == recordedHash) {
+		if !wasDone || (hash != "" && recordedHash != hash) {
+			finished := ex.now().UTC()
+			if err := ex.record(ctx, name, func(r *PhaseRecord) {
+				r.Outcome, r.Reason, r.Error, r.FinishedAt, r.InputHash = OutcomeDone, st.Reason, "", &finished, hash
+			}); err != nil {
+				return fail(err, false)
+			}
+		}
+		ex.bus.Emit(Event{Type: PhaseDone, Action: "install", Phase: name, Outcome: OutcomeDone, Message: nonEmpty(st.Reason, "up to date"), DurationMS: time.Since(start).Milliseconds()})
+		return OutcomeDone, nil
+	}
+	reason := st.Reason
+	if st.Done {
+		reason = "inputs changed since the last run"
+	}
+	startedAt := ex.now().UTC()
+	if err := ex.record(ctx, name, func(r *PhaseRecord) {
+		r.Outcome, r.Reason, r.Error, r.StartedAt, r.FinishedAt = OutcomeRunning, reason, "", &startedAt, nil
+		r.Attempts++
+		r.journal(JournalEntry{Action: "apply", Started: startedAt, Outcome: OutcomeRunning, Hash: hash})
+	}); err != nil {
+		return fail(err, false)
+	}
+	ex.bus.Emit(Event{Type: Progress, Action: "install", Phase: name, Message: reason, Changes: st.Changes})
+	if err := p.Apply(ctx, s); err != nil {
+		return fail(err, true)
+	}
+	after, err := p.Check(ctx, s)
+	if err != nil {
+		return fail(fmt.Errorf("check after apply: %w", err), true)
+	}
+	if !after.Done {
+		return fail(fmt.Errorf("applied, but not converged: %s", nonEmpty(after.Reason, "check still reports work to do")), true)
+	}
+	finished := ex.now().UTC()
+	if err := ex.record(ctx, name, func(r *PhaseRecord) {
+		r.Outcome, r.Reason, r.Error, r.FinishedAt, r.InputHash = OutcomeDone, after.Reason, "", &finished, hash
+		if len(r.Journal) > 0 {
+			j := &r.Journal[len(r.Journal)-1]
+			j.Finished, j.Outcome = finished, OutcomeDone
+		}
+	}); err != nil {
+		return fail(err, true)
+	}
+	ex.bus.Emit(Event{Type: PhaseDone, Action: "install", Phase: name, Outcome: OutcomeDone, Message: nonEmpty(after.Reason, "done"), DurationMS: time.Since(start).Milliseconds()})
+	return OutcomeDone, nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,104 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Scope is a phase's handle on the run: events, its recorded data, side files. Phases get
+// one per call; it is safe to use from the phase's own goroutines.
+type Scope struct {
+	phase    string
+	ex       *execution
+	readOnly bool
+}
+
+// Name is the phase's name.
+func (s *Scope) Name() string { return s.phase }
+
+// ReadOnly reports whether this is a plan: nothing may change.
+func (s *Scope) ReadOnly() bool { return s.readOnly }
+
+// Progress emits a progress line.
+func (s *Scope) Progress(format string, args ...any) {
+	s.ex.bus.Emit(Event{Type: Progress, Action: s.ex.action, Phase: s.phase, Message: fmt.Sprintf(format, args...)})
+}
+
+// Debugf emits a line the text front-end shows only with -v (the debug log keeps all).
+func (s *Scope) Debugf(format string, args ...any) {
+	s.ex.bus.Emit(Event{Type: Progress, Action: s.ex.action, Phase: s.phase, Message: fmt.Sprintf(format, args...), Debug: true})
+}
+
+// Waiting says what the phase waits on now and until when at most, as in
+// "waiting up to 10m (until 10:32) for CSV openshift-gitops-operator.v1.16.2: Installing".
+func (s *Scope) Waiting(on string, until time.Time) {
+	s.ex.bus.Emit(Event{Type: WaitingOn, Action: s.ex.action, Phase: s.phase, Message: on, Waiting: &Waiting{On: on, Until: until}})
+}
+
+// Changed reports one change the phase just made.
+func (s *Scope) Changed(c Change) {
+	s.ex.bus.Emit(Event{Type: Progress, Action: s.ex.action, Phase: s.phase, Message: c.String(), Changes: []Change{c}})
+}
+
+// Get reads one of this phase's recorded data.
+func (s *Scope) Get(key string, v any) (bool, error) { return s.Lookup(s.phase, key, v) }
+
+// Lookup reads a datum another phase recorded (e.g. the cluster phase's infraID).
+func (s *Scope) Lookup(phase, key string, v any) (bool, error) {
+	s.ex.mu.Lock()
+	defer s.ex.mu.Unlock()
+	r, ok := s.ex.state.Phases[phase]
+	if !ok {
+		return false, nil
+	}
+	return r.Get(key, v)
+}
+
+// Put records a datum for this phase and saves the state at once, so a kill right after
+// still finds it. Refused in plans and when the value holds a registered secret.
+func (s *Scope) Put(ctx context.Context, key string, v any) error {
+	if s.readOnly {
+		return fmt.Errorf("phase %s tried to record %q during a plan: plans must not change anything", s.phase, key)
+	}
+	s.ex.mu.Lock()
+	defer s.ex.mu.Unlock()
+	if err := s.ex.state.Phase(s.phase).Set(key, v); err != nil {
+		return err
+	}
+	return s.ex.saveLocked(ctx)
+}
+
+// PutFile stores a side file next to the state (0600), e.g. the ACME account key.
+func (s *Scope) PutFile(ctx context.Context, name string, data []byte) error {
+	if s.readOnly {
+		return fmt.Errorf("phase %s tried to write %s during a plan", s.phase, name)
+	}
+	return s.ex.store.PutFile(ctx, name, data)
+}
+
+// GetFile reads a side file (fs.ErrNotExist when absent).
+func (s *Scope) GetFile(ctx context.Context, name string) ([]byte, error) {
+	return s.ex.store.GetFile(ctx, name)
+}
+
+// DeleteFile removes a side file.
+func (s *Scope) DeleteFile(ctx context.Context, name string) error {
+	if s.readOnly {
+		return fmt.Errorf("phase %s tried to delete %s during a plan", s.phase, name)
+	}
+	return s.ex.store.DeleteFile(ctx, name)
+}
+
+// Publish adds a fact to the run's summary (console URL, kubeconfig path).
+func (s *Scope) Publish(key, value string) {
+	s.ex.mu.Lock()
+	defer s.ex.mu.Unlock()
+	s.ex.extra[key] = value
+}
+
+// Redactor lets a phase register a secret it resolved, so it never leaves the process.
+func (s *Scope) Redactor() *Redactor { return s.ex.bus.Redactor }
+
+// Now is the run's clock.
+func (s *Scope) Now() time.Time { return s.ex.now() }

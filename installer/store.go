@@ -1,0 +1,224 @@
+package installer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Store keeps a cluster's state and its side files (the ACME account key, copies of
+// metadata.json and install-config.yaml). The local store is a folder; other backends
+// (S3) implement the same contract.
+type Store interface {
+	// Lock takes the exclusive lock or fails at once with a *LockedError naming the holder.
+	Lock(ctx context.Context, holder LockInfo) (Unlocker, error)
+	// Load returns the saved state, or nil when there is none yet.
+	Load(ctx context.Context) (*State, error)
+	// Save replaces the saved state atomically.
+	Save(ctx context.Context, s *State) error
+	// PutFile stores a side file (mode 0600 where the backend has modes).
+	PutFile(ctx context.Context, name string, data []byte) error
+	// GetFile reads a side file; fs.ErrNotExist when absent.
+	GetFile(ctx context.Context, name string) ([]byte, error)
+	// DeleteFile removes a side file; absent is not an error.
+	DeleteFile(ctx context.Context, name string) error
+	// Location is where the state lives, for messages ("/home/me/.rhoai/state.json").
+	Location() string
+}
+
+// Unlocker releases a lock.
+type Unlocker interface{ Unlock() error }
+
+// LockInfo says who holds the lock.
+type LockInfo struct {
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Started time.Time `json:"started"`
+	Command string    `json:"command"`
+}
+
+// CurrentHolder describes this process.
+func CurrentHolder(command string) LockInfo {
+	h, _ := os.Hostname()
+	return LockInfo{PID: os.Getpid(), Host: h, Started: time.Now().UTC(), Command: command}
+}
+
+// LockedError is returned when another run holds the lock.
+type LockedError struct {
+	Location string
+	Holder   LockInfo
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("state %s is locked by pid %d on %s (%q, started %s): wait for it to finish, or stop it; "+
+		"if that process is gone on a remote backend, run `rhoai-bootstrap state unlock --force`",
+		e.Location, e.Holder.PID, e.Holder.Host, e.Holder.Command, e.Holder.Started.Format(time.RFC3339))
+}
+
+// LocalStore keeps state in a folder: state.json, state.lock and side files, all 0600.
+type LocalStore struct {
+	Dir string
+	// beforeRename is a test hook called between writing the temp file and renaming it.
+	beforeRename func(tmp string) error
+}
+
+// NewLocalStore creates the folder (0700) if needed.
+func NewLocalStore(dir string) (*LocalStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state folder: %w", err)
+	}
+	return &LocalStore{Dir: dir}, nil
+}
+
+// Location implements Store.
+func (l *LocalStore) Location() string { return filepath.Join(l.Dir, "state.json") }
+
+type flockUnlocker struct{ f *os.File }
+
+func (u flockUnlocker) Unlock() error {
+	defer u.f.Close()
+	return syscall.Flock(int(u.f.Fd()), syscall.LOCK_UN)
+}
+
+// Lock implements Store with flock(2): the kernel drops the lock when the holder dies, even
+// by kill -9, so a local lock is never stale.
+func (l *LocalStore) Lock(_ context.Context, holder LockInfo) (Unlocker, error) {
+	path := filepath.Join(l.Dir, "state.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			var h LockInfo
+			b, _ := os.ReadFile(path)
+			_ = json.Unmarshal(b, &h)
+			return nil, &LockedError{Location: l.Location(), Holder: h}
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	b, _ := json.Marshal(holder)
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt(b, 0)
+		_ = f.Sync()
+	}
+	return flockUnlocker{f}, nil
+}
+
+// Load implements Store.
+func (l *LocalStore) Load(_ context.Context) (*State, error) {
+	b, err := os.ReadFile(l.Location())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt (%v): restore it from a backup or move it away to start over", l.Location(), err)
+	}
+	if s.Version > StateVersion {
+		return nil, fmt.Errorf("state file %s has version %d, newer than this binary understands (%d): upgrade rhoai-bootstrap", l.Location(), s.Version, StateVersion)
+	}
+	return &s, nil
+}
+
+// Save implements Store.
+func (l *LocalStore) Save(_ context.Context, s *State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding state: %w", err)
+	}
+	return l.writeAtomic(l.Location(), append(b, '\n'))
+}
+
+func (l *LocalStore) sidePath(name string) (string, error) {
+	if name == "" || strings.Contains(name, "..") || filepath.IsAbs(name) || name == "state.json" || name == "state.lock" {
+		return "", fmt.Errorf("invalid side file name %q", name)
+	}
+	return filepath.Join(l.Dir, filepath.FromSlash(name)), nil
+}
+
+// PutFile implements Store.
+func (l *LocalStore) PutFile(_ context.Context, name string, data []byte) error {
+	p, err := l.sidePath(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("creating folder for %s: %w", name, err)
+	}
+	return l.writeAtomic(p, data)
+}
+
+// GetFile implements Store.
+func (l *LocalStore) GetFile(_ context.Context, name string) ([]byte, error) {
+	p, err := l.sidePath(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+// DeleteFile implements Store.
+func (l *LocalStore) DeleteFile(_ context.Context, name string) error {
+	p, err := l.sidePath(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeAtomic writes a temp file in the same folder, fsyncs it, renames it over the target
+// and fsyncs the folder: a crash at any point leaves either the old or the new file.
+func (l *LocalStore) writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	cleanup := func(e error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, e)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return cleanup(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Sync(); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Close(); err != nil {
+		return cleanup(err)
+	}
+	if l.beforeRename != nil {
+		if err := l.beforeRename(tmp); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
