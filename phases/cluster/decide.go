@@ -1,0 +1,104 @@
+package cluster
+
+import (
+	"strings"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/installconfig"
+)
+
+// Stages of `openshift-install create cluster`, in order, as read from its output.
+const (
+	StageNone              = ""
+	StageInfrastructure    = "infrastructure"
+	StageAPI               = "api"
+	StageBootstrap         = "bootstrap"
+	StageBootstrapComplete = "bootstrap-complete"
+	StageInitialize        = "initialize"
+	StageComplete          = "complete"
+)
+
+var stageRank = map[string]int{StageNone: 0, StageInfrastructure: 1, StageAPI: 2, StageBootstrap: 3, StageBootstrapComplete: 4, StageInitialize: 5, StageComplete: 6}
+
+// Action is what Apply does next.
+type Action string
+
+// Actions.
+const (
+	ActCreate        Action = "create"         // first `create cluster`
+	ActWaitBootstrap Action = "wait-bootstrap" // `wait-for bootstrap-complete`, then install-complete
+	ActWaitInstall   Action = "wait-install"   // `wait-for install-complete`
+	ActRecreate      Action = "recreate"       // destroy (when metadata.json exists) and start over with a new infra ID
+	ActDone          Action = "done"
+	ActFailConfig    Action = "fail-config"
+)
+
+// Progress is what the state says about an installation.
+type Progress struct {
+	CreateStarted bool   `json:"createStarted"`
+	Stage         string `json:"stage,omitempty"`
+	// LastExit is the last installer exit code; -1 when the run ended without one (killed).
+	LastExit int `json:"lastExit"`
+}
+
+// Decide chooses how to continue an installation. It never answers "create" once a create
+// has started: a second blind `create cluster` would build a second cluster, or fail on the
+// first one's leftovers. The rules:
+//   - API up and ClusterVersion Available: done.
+//   - exit 3 (config): stop and say so — nothing was built.
+//   - exit 4 or 5 (infrastructure, bootstrap): recreate.
+//   - exit 0, 6 or 7 (finished, install or operators not settled): wait for install-complete.
+//   - killed or interrupted (8): by the furthest stage seen. Before the installer wrote
+//     metadata.json nothing exists: start over. During infrastructure creation the
+//     installer cannot resume: destroy and recreate. From waiting-for-the-API on, the
+//     bootstrap machine carries on by itself: wait for bootstrap-complete. After bootstrap:
+//     wait for install-complete.
+func Decide(p Progress, metadataExists, clusterAvailable bool) Action {
+	if !p.CreateStarted {
+		return ActCreate
+	}
+	if clusterAvailable {
+		return ActDone
+	}
+	switch p.LastExit {
+	case installconfig.ExitConfig:
+		return ActFailConfig
+	case installconfig.ExitInfrastructure, installconfig.ExitBootstrap:
+		return ActRecreate
+	case 0, installconfig.ExitInstall, installconfig.ExitOperators:
+		if !metadataExists {
+			return ActRecreate
+		}
+		return ActWaitInstall
+	}
+	// Killed (-1), interrupted (8) or an unknown code.
+	if !metadataExists {
+		return ActRecreate
+	}
+	switch r := stageRank[p.Stage]; {
+	case r >= stageRank[StageBootstrapComplete]:
+		return ActWaitInstall
+	case r >= stageRank[StageAPI]:
+		return ActWaitBootstrap
+	default:
+		return ActRecreate
+	}
+}
+
+// stageOf maps an installer log message to the stage it starts, or "".
+func stageOf(msg string) string {
+	switch {
+	case strings.Contains(msg, "Creating infrastructure resources"):
+		return StageInfrastructure
+	case strings.Contains(msg, "for the Kubernetes API at"):
+		return StageAPI
+	case strings.Contains(msg, "for bootstrapping to complete"):
+		return StageBootstrap
+	case strings.Contains(msg, "Destroying the bootstrap resources"), strings.Contains(msg, "It is now safe to remove the bootstrap resources"):
+		return StageBootstrapComplete
+	case strings.Contains(msg, "to initialize"):
+		return StageInitialize
+	case strings.Contains(msg, "Install complete!"):
+		return StageComplete
+	}
+	return ""
+}

@@ -1,0 +1,123 @@
+// Package kube holds what every phase that talks to the cluster shares: clients built from
+// a kubeconfig with a counting (or read-only) transport, server-side apply under our own
+// field manager, a read-only diff for Check and plan, and readiness waits that report what
+// they are waiting on.
+package kube
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// FieldManager owns every field the bootstrap sets with server-side apply.
+const FieldManager = "rhoai-bootstrap"
+
+// Counter counts mutating requests (POST, PUT, PATCH, DELETE) sent to the API server, so
+// a converged re-run can prove it changed nothing.
+type Counter struct{ n atomic.Int64 }
+
+// Count returns the number of mutating requests so far.
+func (c *Counter) Count() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+// ErrReadOnly is returned for a mutating request made during a plan.
+type ErrReadOnly struct{ Method, URL string }
+
+func (e *ErrReadOnly) Error() string {
+	return fmt.Sprintf("refused %s %s: plans are read-only (this is a bug in a phase's Check)", e.Method, e.URL)
+}
+
+type guardTransport struct {
+	next     http.RoundTripper
+	counter  *Counter
+	readOnly bool
+}
+
+func mutating(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+func (t *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if mutating(r.Method) {
+		if t.readOnly {
+			return nil, &ErrReadOnly{Method: r.Method, URL: r.URL.Path}
+		}
+		if t.counter != nil {
+			t.counter.n.Add(1)
+		}
+	}
+	return t.next.RoundTrip(r)
+}
+
+// Clients are the API clients of one cluster.
+type Clients struct {
+	Config  *rest.Config
+	Dynamic dynamic.Interface
+	Typed   kubernetes.Interface
+	Mapper  meta.ResettableRESTMapper
+}
+
+// Options tune Connect.
+type Options struct {
+	Context  string
+	Counter  *Counter
+	ReadOnly bool
+	// UserAgent identifies us in the API server's audit log.
+	UserAgent string
+}
+
+// LoadConfig reads a kubeconfig file.
+func LoadConfig(kubeconfig, context string) (*rest.Config, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// Connect builds clients for a rest.Config, wrapping its transport so mutating requests
+// are counted, or refused when ReadOnly.
+func Connect(cfg *rest.Config, o Options) (*Clients, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.UserAgent = o.UserAgent
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "rhoai-bootstrap"
+	}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &guardTransport{next: rt, counter: o.Counter, readOnly: o.ReadOnly}
+	})
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building dynamic client: %w", err)
+	}
+	typed, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building client: %w", err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building discovery client: %w", err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	return &Clients{Config: cfg, Dynamic: dyn, Typed: typed, Mapper: mapper}, nil
+}

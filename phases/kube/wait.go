@@ -1,0 +1,93 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+)
+
+// PollInterval is how often waits look again. Tests on the bed shorten it.
+var PollInterval = 2 * time.Second
+
+// CheckFunc observes something once: done, a short status for people, or an error that
+// ends the wait (return a nil error to keep waiting on transient problems).
+type CheckFunc func(ctx context.Context) (done bool, status string, err error)
+
+// TimeoutError says what was waited on and its last status.
+type TimeoutError struct {
+	What    string
+	Timeout time.Duration
+	Last    string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("timed out after %s waiting for %s (last seen: %s); run the same command again to keep waiting, or look at that object", e.Timeout, e.What, e.Last)
+}
+
+// Wait polls check until done, the timeout, or ctx ends. It emits a waiting event like
+// openshift-install's "waiting up to 10m0s (until 10:32) for …", and again whenever the
+// status changes, so people and CI logs see what is happening now.
+func Wait(ctx context.Context, s *installer.Scope, what string, timeout time.Duration, check CheckFunc) error {
+	until := time.Now().Add(timeout)
+	last := ""
+	first := true
+	err := wait.PollUntilContextTimeout(ctx, PollInterval, timeout, true, func(ctx context.Context) (bool, error) {
+		done, status, err := check(ctx)
+		if err != nil {
+			return false, err
+		}
+		if done {
+			return true, nil
+		}
+		if first || status != last {
+			if s != nil {
+				msg := fmt.Sprintf("waiting up to %s (until %s) for %s", timeout.Round(time.Second), until.Format("15:04:05"), what)
+				if status != "" {
+					msg += ": " + status
+				}
+				s.Waiting(msg, until)
+			}
+			first, last = false, status
+		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() == nil && wait.Interrupted(err) {
+		return &TimeoutError{What: what, Timeout: timeout, Last: last}
+	}
+	if err != nil {
+		return fmt.Errorf("waiting for %s: %w", what, err)
+	}
+	return nil
+}
+
+// Condition returns a status condition's status, reason and message ("" when absent).
+func Condition(u *unstructured.Unstructured, condType string) (status, reason, message string) {
+	if u == nil {
+		return "", "", ""
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != condType {
+			continue
+		}
+		s, _ := m["status"].(string)
+		r, _ := m["reason"].(string)
+		msg, _ := m["message"].(string)
+		return s, r, msg
+	}
+	return "", "", ""
+}
+
+// ObservedCurrent reports whether status.observedGeneration (when the object has one)
+// has caught up with metadata.generation: a condition is only trusted when it describes
+// the current spec.
+func ObservedCurrent(u *unstructured.Unstructured) bool {
+	og, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	return !found || og >= u.GetGeneration()
+}
