@@ -91,3 +91,47 @@ func ObservedCurrent(u *unstructured.Unstructured) bool {
 	og, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	return !found || og >= u.GetGeneration()
 }
+
+var coGVK = GVK("config.openshift.io/v1", "ClusterOperator")
+
+// conditionSince returns a condition's status and whether it last changed at or after t
+// (condition times have one-second resolution).
+func conditionSince(u *unstructured.Unstructured, condType string, t time.Time) (string, bool) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != condType {
+			continue
+		}
+		st, _ := m["status"].(string)
+		ts, _ := m["lastTransitionTime"].(string)
+		lt, err := time.Parse(time.RFC3339, ts)
+		return st, err == nil && !lt.Before(t.Truncate(time.Second))
+	}
+	return "", false
+}
+
+// WaitRollout waits for a ClusterOperator to roll out a change made at `since`: its
+// Progressing condition must have moved since then and be False again, with Available
+// True. An operator that shows no reaction within grace is taken to have found nothing to
+// roll out (some changes need none), as long as it is Available and not Progressing.
+func (c *Clients) WaitRollout(ctx context.Context, s *installer.Scope, operator string, since time.Time, timeout, grace time.Duration) error {
+	return Wait(ctx, s, "ClusterOperator "+operator+" to roll out the change", timeout, func(ctx context.Context) (bool, string, error) {
+		co, err := c.Get(ctx, coGVK, "", operator)
+		if err != nil || co == nil {
+			return false, "not found", err
+		}
+		prog, moved := conditionSince(co, "Progressing", since)
+		avail, _, _ := Condition(co, "Available")
+		_, _, msg := Condition(co, "Progressing")
+		switch {
+		case prog == "True":
+			return false, "Progressing: " + msg, nil
+		case avail != "True":
+			return false, "not Available", nil
+		case moved || time.Since(since) > grace:
+			return true, "", nil
+		}
+		return false, "waiting for the operator to notice the change", nil
+	})
+}

@@ -1,0 +1,209 @@
+package gpupools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+)
+
+// Name of the phase.
+const Name = "gpu-pools"
+
+// initialManager creates GPU MachineSets with their initial replicas. Our main field
+// manager never sets spec.replicas, so after creation the autoscaler owns it and no
+// later apply of ours changes or removes it.
+const initialManager = "rhoai-bootstrap-initial"
+
+var (
+	msGVK = kube.GVK("machine.openshift.io/v1beta1", "MachineSet")
+	maGVK = kube.GVK("autoscaling.openshift.io/v1beta1", "MachineAutoscaler")
+	caGVK = kube.GVK("autoscaling.openshift.io/v1", "ClusterAutoscaler")
+)
+
+type phase struct{ env *phases.Env }
+
+// New returns the gpu-pools phase: the declared GPU pools reconciled on the live cluster
+// (add, change, remove), for clusters installed with them and for existing clusters alike.
+func New(env *phases.Env) installer.Phase { return &phase{env: env} }
+
+func (p *phase) Name() string        { return Name }
+func (p *phase) DependsOn() []string { return []string{"cluster"} }
+
+type plan struct {
+	set     *Set
+	changes []installer.Change
+	// stale are our objects for pools no longer declared.
+	stale []*unstructured.Unstructured
+	// missing are MachineSets to create (with initial replicas).
+	missing sets.Set[string]
+}
+
+func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
+	ri, err := c.Resource(msGVK, MachineAPINS)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing MachineSets: %w", err)
+	}
+	var workers, ours []*unstructured.Unstructured
+	for i := range list.Items {
+		ms := &list.Items[i]
+		if ms.GetLabels()[PoolLabel] != "" {
+			ours = append(ours, ms)
+			continue
+		}
+		role, _, _ := unstructured.NestedString(ms.Object, "spec", "template", "metadata", "labels", "machine.openshift.io/cluster-api-machine-role")
+		if role == "worker" {
+			workers = append(workers, ms)
+		}
+	}
+	sort.Slice(workers, func(i, j int) bool { return workers[i].GetName() < workers[j].GetName() })
+	if len(p.env.Cluster.Spec.GPUPools) > 0 && len(workers) == 0 {
+		return nil, fmt.Errorf("no worker MachineSet in %s to clone GPU pools from", MachineAPINS)
+	}
+	set, err := Build(p.env.Cluster, workers)
+	if err != nil {
+		return nil, err
+	}
+	pl := &plan{set: set, missing: sets.New[string]()}
+	desired := set.Objects()
+	if len(p.env.Cluster.Spec.GPUPools) == 0 {
+		desired = nil // no pools: no ClusterAutoscaler either
+	}
+	if pl.changes, err = c.Diff(ctx, desired); err != nil {
+		return nil, err
+	}
+	for _, ch := range pl.changes {
+		for _, ms := range set.MachineSets {
+			if ch.Action == installer.Create && ch.Target == kube.Describe(ms) {
+				pl.missing.Insert(ms.GetName())
+			}
+		}
+	}
+	want := sets.New[string]()
+	for _, o := range desired {
+		want.Insert(o.GetKind() + "/" + o.GetName())
+	}
+	mri, err := c.Resource(maGVK, MachineAPINS)
+	if err != nil {
+		return nil, err
+	}
+	mas, err := mri.List(ctx, metav1.ListOptions{LabelSelector: labels.Set{ManagedByLabel: ManagedBy}.String()})
+	if err != nil {
+		return nil, fmt.Errorf("listing MachineAutoscalers: %w", err)
+	}
+	for i := range mas.Items {
+		ours = append(ours, &mas.Items[i])
+	}
+	for _, o := range ours {
+		if !want.Has(o.GetKind() + "/" + o.GetName()) {
+			pl.stale = append(pl.stale, o)
+			pl.changes = append(pl.changes, installer.Change{Action: installer.Delete, Target: kube.Describe(o), Detail: "pool " + o.GetLabels()[PoolLabel] + " is no longer declared"})
+		}
+	}
+	return pl, nil
+}
+
+func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	pl, err := p.plan(ctx, c)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	if len(pl.changes) == 0 {
+		return installer.Done(fmt.Sprintf("%d GPU pools, %d MachineSets", len(p.env.Cluster.Spec.GPUPools), len(pl.set.MachineSets))), nil
+	}
+	return installer.Pending(fmt.Sprintf("%d changes", len(pl.changes)), pl.changes...), nil
+}
+
+func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	pl, err := p.plan(ctx, c)
+	if err != nil {
+		return err
+	}
+	// Stale objects first: a MachineAutoscaler before its MachineSet.
+	sort.SliceStable(pl.stale, func(i, j int) bool { return pl.stale[i].GetKind() == "MachineAutoscaler" && pl.stale[j].GetKind() != "MachineAutoscaler" })
+	for _, o := range pl.stale {
+		if _, err := c.Delete(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
+			return err
+		}
+		s.Changed(installer.Change{Action: installer.Delete, Target: kube.Describe(o)})
+	}
+	for _, ms := range pl.set.MachineSets {
+		if !pl.missing.Has(ms.GetName()) {
+			continue
+		}
+		first := ms.DeepCopy()
+		if err := kube.SetNested(first, pl.set.Replicas[ms.GetName()], "spec", "replicas"); err != nil {
+			return err
+		}
+		ri, err := c.Resource(msGVK, MachineAPINS)
+		if err != nil {
+			return err
+		}
+		if _, err := ri.Create(ctx, first, metav1.CreateOptions{FieldManager: initialManager}); err != nil {
+			return fmt.Errorf("creating MachineSet %s: %w", ms.GetName(), err)
+		}
+		s.Changed(installer.Change{Action: installer.Create, Target: kube.Describe(ms), Detail: fmt.Sprintf("replicas %d, then the autoscaler's", pl.set.Replicas[ms.GetName()])})
+	}
+	if len(p.env.Cluster.Spec.GPUPools) == 0 {
+		return nil
+	}
+	return c.Apply(ctx, s, pl.set.Objects()...)
+}
+
+// Destroy removes every GPU MachineSet and MachineAutoscaler we labelled, and the
+// ClusterAutoscaler when it carries our label.
+func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		var blocked *installer.BlockedError
+		if errors.As(err, &blocked) {
+			return nil
+		}
+		return err
+	}
+	sel := labels.Set{ManagedByLabel: ManagedBy}.String()
+	for _, g := range []struct {
+		ns  string
+		gvk schema.GroupVersionKind
+	}{{MachineAPINS, maGVK}, {MachineAPINS, msGVK}, {"", caGVK}} {
+		ri, err := c.Resource(g.gvk, g.ns)
+		if err != nil {
+			if kube.IsNotServed(err) {
+				continue
+			}
+			return err
+		}
+		list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", g.gvk.Kind, err)
+		}
+		for _, o := range list.Items {
+			if err := c.DeleteAndWait(ctx, s, g.gvk, o.GetNamespace(), o.GetName(), p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,354 @@
+// Package oauth is the oauth phase: the Google client secret in openshift-config, the
+// Google identity provider merged into oauth/cluster (other providers untouched),
+// cluster-admin for the listed admins, and — only when asked and only once the admins'
+// binding exists and the new login has rolled out — removal of kubeadmin.
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+)
+
+// Names of what the phase makes.
+const (
+	Name           = "oauth"
+	SecretName     = "rhoai-bootstrap-google-client-secret"
+	ConfigNS       = "openshift-config"
+	AdminBinding   = "rhoai-bootstrap-cluster-admins"
+	secretKey      = "clientSecret"
+	kubeadminNS    = "kube-system"
+	kubeadminName  = "kubeadmin"
+	authOperatorCO = "authentication"
+)
+
+// rolloutGrace is how long an operator may take to show it noticed a change.
+const rolloutGrace = time.Minute
+
+var (
+	oauthGVK = kube.GVK("config.openshift.io/v1", "OAuth")
+	crbGVK   = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+)
+
+type phase struct{ env *phases.Env }
+
+// New returns the oauth phase.
+func New(env *phases.Env) installer.Phase { return &phase{env: env} }
+
+func (p *phase) Name() string        { return Name }
+func (p *phase) DependsOn() []string { return []string{"cluster"} }
+
+func (p *phase) spec() *configs.OAuth { return p.env.Cluster.Spec.OAuth }
+
+// idp is the identity provider entry we own in oauth/cluster.
+func (p *phase) idp() map[string]any {
+	g := p.spec().Google
+	google := map[string]any{"clientID": g.ClientID, "clientSecret": map[string]any{"name": SecretName}}
+	if g.HostedDomain != "" {
+		google["hostedDomain"] = g.HostedDomain
+	}
+	return map[string]any{"name": g.Name, "mappingMethod": "claim", "type": "Google", "google": google}
+}
+
+func (p *phase) binding() *unstructured.Unstructured {
+	var subjects []any
+	for _, a := range p.spec().Admins {
+		subjects = append(subjects, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": a})
+	}
+	crb := kube.Obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", AdminBinding, map[string]any{
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+		"subjects": subjects,
+	})
+	crb.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"})
+	return crb
+}
+
+// secretDigest identifies the secret value without storing it.
+func secretDigest(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:8])
+}
+
+type observed struct {
+	changes   []installer.Change
+	oauth     *unstructured.Unstructured
+	kubeadmin bool
+}
+
+func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients) (*observed, string, error) {
+	o := &observed{}
+	var secret string
+	if g := p.spec().Google; g != nil {
+		v, err := g.ClientSecret.Resolve()
+		if err != nil {
+			return nil, "", fmt.Errorf("spec.oauth.google.clientSecret: %w", err)
+		}
+		s.Redactor().Add(v)
+		secret = v
+		live, err := c.Typed.CoreV1().Secrets(ConfigNS).Get(ctx, SecretName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			o.changes = append(o.changes, installer.Change{Action: installer.Create, Target: "Secret " + ConfigNS + "/" + SecretName})
+		case err != nil:
+			return nil, "", fmt.Errorf("reading the client secret: %w", err)
+		case string(live.Data[secretKey]) != v:
+			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "Secret " + ConfigNS + "/" + SecretName, Detail: "client secret changed"})
+		}
+		oa, err := c.Get(ctx, oauthGVK, "", "cluster")
+		if err != nil {
+			return nil, "", err
+		}
+		if oa == nil {
+			return nil, "", fmt.Errorf("oauth.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
+		}
+		o.oauth = oa
+		if _, cur := findIdP(oa, g.Name); cur == nil {
+			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "add identity provider " + g.Name})
+		} else if path, same := kube.Subset(p.idp(), cur, ""); !same {
+			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + g.Name + path + " differs"})
+		}
+	}
+	if len(p.spec().Admins) > 0 {
+		ch, err := c.Diff(ctx, []*unstructured.Unstructured{p.binding()})
+		if err != nil {
+			return nil, "", err
+		}
+		o.changes = append(o.changes, ch...)
+	}
+	if p.spec().RemoveKubeadmin {
+		_, err := c.Typed.CoreV1().Secrets(kubeadminNS).Get(ctx, kubeadminName, metav1.GetOptions{})
+		if err == nil {
+			o.kubeadmin = true
+			o.changes = append(o.changes, installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin", Detail: "after the admins can log in"})
+		} else if !apierrors.IsNotFound(err) {
+			return nil, "", err
+		}
+	}
+	return o, secret, nil
+}
+
+func findIdP(oa *unstructured.Unstructured, name string) ([]any, map[string]any) {
+	idps, _, _ := unstructured.NestedSlice(oa.Object, "spec", "identityProviders")
+	for _, i := range idps {
+		if m, ok := i.(map[string]any); ok && m["name"] == name {
+			return idps, m
+		}
+	}
+	return idps, nil
+}
+
+func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
+	if p.spec() == nil {
+		return installer.Done("spec.oauth not set"), nil
+	}
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	o, _, err := p.observe(ctx, s, c)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	if len(o.changes) > 0 {
+		return installer.Pending(fmt.Sprintf("%d changes", len(o.changes)), o.changes...), nil
+	}
+	return installer.Done(fmt.Sprintf("Google login, %d admins", len(p.spec().Admins))), nil
+}
+
+func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	o, secret, err := p.observe(ctx, s, c)
+	if err != nil {
+		return err
+	}
+	oauthChanged, changedAt := false, time.Now()
+	if g := p.spec().Google; g != nil {
+		sec := &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Name: SecretName, Namespace: ConfigNS, Labels: map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"}},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{secretKey: []byte(secret)},
+		}
+		u, err := kube.FromJSONish(sec)
+		if err != nil {
+			return fmt.Errorf("encoding the client secret object")
+		}
+		delete(u, "status")
+		if err := c.Apply(ctx, s, &unstructured.Unstructured{Object: u}); err != nil {
+			return err
+		}
+		if err := s.Put(ctx, "secretDigest", secretDigest(secret)); err != nil {
+			return err
+		}
+		if oauthChanged, err = p.mergeIdP(ctx, s, c); err != nil {
+			return err
+		}
+	}
+	if len(p.spec().Admins) > 0 {
+		if err := c.Apply(ctx, s, p.binding()); err != nil {
+			return err
+		}
+	}
+	if oauthChanged || slices.ContainsFunc(o.changes, func(ch installer.Change) bool { return ch.Target == "OAuth cluster" }) {
+		if err := c.WaitRollout(ctx, s, authOperatorCO, changedAt, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+			return err
+		}
+	}
+	if p.spec().RemoveKubeadmin && o.kubeadmin {
+		return p.removeKubeadmin(ctx, s, c)
+	}
+	return nil
+}
+
+// mergeIdP adds or replaces our identity provider in oauth/cluster with an update guarded by
+// resourceVersion: the list is atomic, so a server-side apply would drop other providers.
+// What was there before under our name is recorded, so destroy can put it back.
+func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) (bool, error) {
+	name := p.spec().Google.Name
+	changed := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		oa, err := c.Get(ctx, oauthGVK, "", "cluster")
+		if err != nil {
+			return err
+		}
+		idps, cur := findIdP(oa, name)
+		if cur != nil {
+			if _, same := kube.Subset(p.idp(), cur, ""); same {
+				return nil
+			}
+		}
+		var prev map[string]any
+		if ok, _ := s.Get("previousIdP", &prev); !ok {
+			if err := s.Put(ctx, "previousIdP", map[string]any{"entry": cur}); err != nil {
+				return err
+			}
+		}
+		var out []any
+		replaced := false
+		for _, i := range idps {
+			if m, ok := i.(map[string]any); ok && m["name"] == name {
+				out = append(out, p.idp())
+				replaced = true
+				continue
+			}
+			out = append(out, i)
+		}
+		if !replaced {
+			out = append(out, p.idp())
+		}
+		if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
+			return err
+		}
+		ri, err := c.Resource(oauthGVK, "")
+		if err != nil {
+			return err
+		}
+		if _, err := ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("updating oauth/cluster: %w", err)
+	}
+	if changed {
+		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name})
+	}
+	return changed, nil
+}
+
+func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	live, err := c.Get(ctx, crbGVK, "", AdminBinding)
+	if err != nil {
+		return err
+	}
+	if live == nil || p.spec().Google == nil {
+		return fmt.Errorf("not removing kubeadmin: the admins' ClusterRoleBinding %s or the Google login is missing, so nobody could log in", AdminBinding)
+	}
+	if err := c.Typed.CoreV1().Secrets(kubeadminNS).Delete(ctx, kubeadminName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing kubeadmin: %w", err)
+	}
+	s.Changed(installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin"})
+	return s.Put(ctx, "kubeadminRemoved", true)
+}
+
+// Destroy removes our identity provider (restoring what was there under that name), the
+// client secret and the admins' binding. A removed kubeadmin cannot be brought back.
+func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	if g := p.spec(); g != nil && g.Google != nil {
+		name := g.Google.Name
+		var prev struct {
+			Entry map[string]any `json:"entry"`
+		}
+		_, _ = s.Get("previousIdP", &prev)
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			oa, err := c.Get(ctx, oauthGVK, "", "cluster")
+			if err != nil || oa == nil {
+				return err
+			}
+			idps, cur := findIdP(oa, name)
+			if cur == nil {
+				return nil
+			}
+			var out []any
+			for _, i := range idps {
+				if m, ok := i.(map[string]any); ok && m["name"] == name {
+					if prev.Entry != nil {
+						out = append(out, prev.Entry)
+					}
+					continue
+				}
+				out = append(out, i)
+			}
+			if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
+				return err
+			}
+			if len(out) == 0 {
+				unstructured.RemoveNestedField(oa.Object, "spec", "identityProviders")
+			}
+			ri, err := c.Resource(oauthGVK, "")
+			if err != nil {
+				return err
+			}
+			_, err = ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("restoring oauth/cluster: %w", err)
+		}
+		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name + " removed"})
+	}
+	if _, err := c.Delete(ctx, kube.GVK("v1", "Secret"), ConfigNS, SecretName, metav1.DeletePropagationBackground); err != nil {
+		return err
+	}
+	if _, err := c.Delete(ctx, crbGVK, "", AdminBinding, metav1.DeletePropagationBackground); err != nil {
+		return err
+	}
+	var removed bool
+	if _, _ = s.Get("kubeadminRemoved", &removed); removed {
+		s.Progress("kubeadmin was removed at install and cannot be restored; log in with an admin account")
+	}
+	return s.Put(ctx, "previousIdP", nil)
+}

@@ -1,0 +1,245 @@
+// Package rootapp is the hand-off: the Argo CD root Application pointing at the cluster's
+// GitOps overlay, the RBAC its controller needs to manage the platform, and a wait until it
+// is Synced and Healthy. On timeout it names each unhealthy child application and why.
+package rootapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gitopsoperator"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+)
+
+// Names of what the phase makes.
+const (
+	Name        = "root-app"
+	AppName     = "rhoai-root"
+	RBACName    = "rhoai-bootstrap-argocd-controller"
+	controller  = "openshift-gitops-argocd-application-controller"
+	appFinalize = "resources-finalizer.argocd.argoproj.io"
+)
+
+var (
+	appGVK = kube.GVK("argoproj.io/v1alpha1", "Application")
+	crbGVK = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+)
+
+type phase struct{ env *phases.Env }
+
+// New returns the root-app phase.
+func New(env *phases.Env) installer.Phase { return &phase{env: env} }
+
+func (p *phase) Name() string { return Name }
+
+// DependsOn: the app needs Argo CD, and should sync onto a cluster whose GPU pools, login
+// and certificates are in place (its workloads expect them).
+func (p *phase) DependsOn() []string {
+	return []string{gitopsoperator.Name, "gpu-pools", "oauth", "certificates"}
+}
+
+func (p *phase) objects() []*unstructured.Unstructured {
+	g := p.env.Cluster.Spec.GitOps
+	// The platform's operators, CRDs and cluster configuration are cluster-scoped: the
+	// default OpenShift GitOps controller may not manage them, so it gets cluster-admin.
+	crb := kube.Obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", RBACName, map[string]any{
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": controller, "namespace": gitopsoperator.ArgoNS}},
+	})
+	crb.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"})
+	app := kube.Obj("argoproj.io/v1alpha1", "Application", gitopsoperator.ArgoNS, AppName, map[string]any{
+		"spec": map[string]any{
+			"project": "default",
+			"source": map[string]any{
+				"repoURL":        g.Root.RepoURL,
+				"targetRevision": g.Root.Revision,
+				"path":           g.Root.Path,
+			},
+			"destination": map[string]any{"server": "https://kubernetes.default.svc", "namespace": gitopsoperator.ArgoNS},
+			"syncPolicy": map[string]any{
+				"automated":   map[string]any{"prune": true, "selfHeal": true},
+				"syncOptions": []any{"CreateNamespace=false"},
+				"retry": map[string]any{"limit": int64(10),
+					"backoff": map[string]any{"duration": "10s", "factor": int64(2), "maxDuration": "5m"}},
+			},
+		},
+	})
+	app.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"})
+	app.SetFinalizers([]string{appFinalize})
+	return []*unstructured.Unstructured{crb, app}
+}
+
+// health reads an Application's sync and health status.
+func health(app *unstructured.Unstructured) (sync, health, message string) {
+	sync, _, _ = unstructured.NestedString(app.Object, "status", "sync", "status")
+	health, _, _ = unstructured.NestedString(app.Object, "status", "health", "status")
+	message, _, _ = unstructured.NestedString(app.Object, "status", "health", "message")
+	if message == "" {
+		message, _, _ = unstructured.NestedString(app.Object, "status", "operationState", "message")
+	}
+	return
+}
+
+func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
+	if p.env.Cluster.Spec.GitOps == nil {
+		return installer.Done("spec.gitops not set: no root application"), nil
+	}
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	changes, err := c.Diff(ctx, p.objects())
+	if err != nil {
+		return installer.Status{}, err
+	}
+	if len(changes) > 0 {
+		return installer.Pending("root application not applied", changes...), nil
+	}
+	app, err := c.Get(ctx, appGVK, gitopsoperator.ArgoNS, AppName)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	if sy, h, _ := health(app); sy != "Synced" || h != "Healthy" {
+		return installer.Pending(fmt.Sprintf("Application %s: %s/%s", AppName, nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))), nil
+	}
+	return installer.Done("Application " + AppName + " Synced and Healthy"), nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, s, p.objects()...); err != nil {
+		return err
+	}
+	err = kube.Wait(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, func(ctx context.Context) (bool, string, error) {
+		app, err := c.Get(ctx, appGVK, gitopsoperator.ArgoNS, AppName)
+		if err != nil || app == nil {
+			return false, "not found", err
+		}
+		sy, h, msg := health(app)
+		status := nonEmpty(sy, "Unknown") + "/" + nonEmpty(h, "Unknown")
+		if msg != "" {
+			status += ": " + msg
+		}
+		return sy == "Synced" && h == "Healthy", status, nil
+	})
+	var te *kube.TimeoutError
+	if errors.As(err, &te) {
+		children, cerr := p.unhealthyChildren(ctx, c)
+		if cerr != nil {
+			return fmt.Errorf("%w (listing its child applications failed: %v)", err, cerr)
+		}
+		if len(children) > 0 {
+			return fmt.Errorf("%w; unhealthy child applications:\n  %s", err, strings.Join(children, "\n  "))
+		}
+	}
+	return err
+}
+
+// unhealthyChildren lists the Applications the root app manages that are not Synced and
+// Healthy, each with its status and message.
+func (p *phase) unhealthyChildren(ctx context.Context, c *kube.Clients) ([]string, error) {
+	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, app := range list.Items {
+		if app.GetName() == AppName || !childOf(&app, AppName) {
+			continue
+		}
+		sy, h, msg := health(&app)
+		if sy == "Synced" && h == "Healthy" {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s/%s", app.GetName(), nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))
+		if msg != "" {
+			line += ": " + msg
+		}
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// childOf reports whether Argo CD tracks app as a resource of the parent application
+// (annotation tracking or the legacy instance label).
+func childOf(app *unstructured.Unstructured, parent string) bool {
+	if t := app.GetAnnotations()["argocd.argoproj.io/tracking-id"]; strings.HasPrefix(t, parent+":") {
+		return true
+	}
+	return app.GetLabels()["app.kubernetes.io/instance"] == parent
+}
+
+// Destroy deletes the root application with Argo CD's cascade (its finalizer makes Argo
+// delete the child applications and what they deployed first), waits for it and its
+// children, then removes the controller's RBAC.
+func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
+	if err != nil {
+		if kube.IsNotServed(err) {
+			return nil
+		}
+		return err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var children []string
+	for _, app := range list.Items {
+		if app.GetName() != AppName && childOf(&app, AppName) {
+			children = append(children, app.GetName())
+		}
+	}
+	var stuck []string
+	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
+	if err := c.DeleteAndWait(ctx, s, appGVK, gitopsoperator.ArgoNS, AppName, t, strip); err != nil {
+		var se *kube.StuckError
+		if !errors.As(err, &se) {
+			return err
+		}
+		stuck = append(stuck, se.Error())
+	}
+	for _, name := range children {
+		if err := c.DeleteAndWait(ctx, s, appGVK, gitopsoperator.ArgoNS, name, t, strip); err != nil {
+			var se *kube.StuckError
+			if !errors.As(err, &se) {
+				return err
+			}
+			stuck = append(stuck, se.Error())
+		}
+	}
+	if _, err := c.Delete(ctx, crbGVK, "", RBACName, metav1.DeletePropagationBackground); err != nil {
+		return err
+	}
+	if len(stuck) > 0 {
+		return fmt.Errorf("%d object(s) left behind:\n  %s", len(stuck), strings.Join(stuck, "\n  "))
+	}
+	return nil
+}
