@@ -90,17 +90,7 @@ func Build(c *configs.Cluster, workers []*unstructured.Unstructured) (*Set, erro
 		return nil, fmt.Errorf("worker MachineSet %s has no %s label", workers[0].GetName(), clusterLabel)
 	}
 	set := &Set{Replicas: map[string]int64{}}
-	gpuLimits := map[string]int64{}
 	for _, pool := range c.Spec.GPUPools {
-		g, _, ok := configs.LookupGPU(pool.GPU)
-		if !ok {
-			return nil, fmt.Errorf("gpu pool %s: unknown GPU %q", pool.Name, pool.GPU)
-		}
-		size, err := g.Size(pool.InstanceType)
-		if err != nil {
-			return nil, fmt.Errorf("gpu pool %s: %w", pool.Name, err)
-		}
-		gpuLimits[pool.AcceleratorValue()] += int64(pool.Max * size.GPUs)
 		for _, pl := range spread(pool) {
 			src := byZone[pl.Zone]
 			if src == nil {
@@ -115,8 +105,21 @@ func Build(c *configs.Cluster, workers []*unstructured.Unstructured) (*Set, erro
 			set.MachineAutoscalers = append(set.MachineAutoscalers, machineAutoscaler(ms.GetName(), pool.Name, pl))
 		}
 	}
-	set.ClusterAutoscaler = clusterAutoscaler(gpuLimits)
+	set.ClusterAutoscaler = ClusterAutoscaler(c)
 	return set, nil
+}
+
+// ClusterAutoscaler builds the ClusterAutoscaler whose GPU limits are each accelerator
+// value's pools' max × GPUs per instance. It needs no MachineSet, so render can write it
+// before the installer has generated any.
+func ClusterAutoscaler(c *configs.Cluster) *unstructured.Unstructured {
+	limits := map[string]int64{}
+	for _, pool := range c.Spec.GPUPools {
+		g, _, _ := configs.LookupGPU(pool.GPU)
+		size, _ := g.Size(pool.InstanceType) // validated by configs
+		limits[pool.AcceleratorValue()] += int64(pool.Max * size.GPUs)
+	}
+	return clusterAutoscaler(limits)
 }
 
 // Objects lists every object of the set, MachineSets first.
@@ -202,29 +205,24 @@ func nestedString(m map[string]any, fields ...string) string {
 
 // rezone rewrites zone names inside the subnet reference (filters by tag:Name such as
 // <infraID>-subnet-private-us-east-1a, or an explicit id we cannot translate).
-func rezone(subnet any, from, to string) any {
-	m, ok := subnet.(map[string]any)
-	if !ok {
-		return subnet
-	}
-	out := map[string]any{}
-	for k, v := range m {
-		switch vv := v.(type) {
-		case string:
-			out[k] = strings.ReplaceAll(vv, from, to)
-		case []any:
-			var l []any
-			for _, e := range vv {
-				l = append(l, rezone(e, from, to))
-			}
-			out[k] = l
-		case map[string]any:
-			out[k] = rezone(vv, from, to)
-		default:
-			out[k] = v
+func rezone(v any, from, to string) any {
+	switch vv := v.(type) {
+	case string:
+		return strings.ReplaceAll(vv, from, to)
+	case []any:
+		out := make([]any, len(vv))
+		for i, e := range vv {
+			out[i] = rezone(e, from, to)
 		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(vv))
+		for k, e := range vv {
+			out[k] = rezone(e, from, to)
+		}
+		return out
 	}
-	return out
+	return v
 }
 
 func toStrings(m map[string]any) map[string]string {
