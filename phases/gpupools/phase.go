@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -47,6 +48,8 @@ type plan struct {
 	stale []*unstructured.Unstructured
 	// missing are MachineSets to create (with initial replicas).
 	missing sets.Set[string]
+	// createCA is set when no ClusterAutoscaler exists yet.
+	createCA bool
 }
 
 func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
@@ -79,12 +82,22 @@ func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
 		return nil, err
 	}
 	pl := &plan{set: set, missing: sets.New[string]()}
-	desired := set.Objects()
-	if len(p.env.Cluster.Spec.GPUPools) == 0 {
-		desired = nil // no pools: no ClusterAutoscaler either
-	}
+	desired := append(append([]*unstructured.Unstructured{}, set.MachineSets...), set.MachineAutoscalers...)
 	if pl.changes, err = c.Diff(ctx, desired); err != nil {
 		return nil, err
+	}
+	// The ClusterAutoscaler is created when absent and never updated: once the root app
+	// syncs, the GitOps payload (components/configs/autoscaling) owns it, and two owners
+	// of one object would undo each other's changes forever.
+	if len(p.env.Cluster.Spec.GPUPools) > 0 {
+		ca, err := c.Get(ctx, caGVK, "", "default")
+		if err != nil {
+			return nil, err
+		}
+		if ca == nil {
+			pl.createCA = true
+			pl.changes = append(pl.changes, installer.Change{Action: installer.Create, Target: kube.Describe(set.ClusterAutoscaler)})
+		}
 	}
 	for _, ch := range pl.changes {
 		for _, ms := range set.MachineSets {
@@ -94,7 +107,7 @@ func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
 		}
 	}
 	want := sets.New[string]()
-	for _, o := range desired {
+	for _, o := range set.Objects() {
 		want.Insert(o.GetKind() + "/" + o.GetName())
 	}
 	mri, err := c.Resource(maGVK, MachineAPINS)
@@ -166,10 +179,17 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		}
 		s.Changed(installer.Change{Action: installer.Create, Target: kube.Describe(ms), Detail: fmt.Sprintf("replicas %d, then the autoscaler's", pl.set.Replicas[ms.GetName()])})
 	}
-	if len(p.env.Cluster.Spec.GPUPools) == 0 {
-		return nil
+	if pl.createCA {
+		ri, err := c.Resource(caGVK, "")
+		if err != nil {
+			return err
+		}
+		if _, err := ri.Create(ctx, pl.set.ClusterAutoscaler, metav1.CreateOptions{FieldManager: initialManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating ClusterAutoscaler default: %w", err)
+		}
+		s.Changed(installer.Change{Action: installer.Create, Target: kube.Describe(pl.set.ClusterAutoscaler)})
 	}
-	return c.Apply(ctx, s, pl.set.Objects()...)
+	return c.Apply(ctx, s, append(append([]*unstructured.Unstructured{}, pl.set.MachineSets...), pl.set.MachineAutoscalers...)...)
 }
 
 // Destroy removes every GPU MachineSet and MachineAutoscaler we labelled, and the
