@@ -38,8 +38,8 @@ func problems(t *testing.T, doc string) []string {
 func TestExamplesAreValid(t *testing.T) {
 	t.Setenv("RHOAI_BED_OPENSHIFT_INSTALL", "/bin/false")
 	t.Setenv("RHOAI_BED_ACME_DIRECTORY", "https://127.0.0.1:14000/dir")
-	t.Setenv("RHOAI_BED_ACME_CA_BUNDLE", "/tmp/ca.pem")
-	t.Setenv("RHOAI_BED_DNS", "127.0.0.1:8053")
+	t.Setenv("RHOAI_BED_ACME_CA_FILE", "/tmp/ca.pem")
+	t.Setenv("RHOAI_BED_DNS_RESOLVER", "127.0.0.1:8053")
 	files, err := filepath.Glob("examples/*.yaml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 4)

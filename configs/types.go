@@ -43,9 +43,9 @@ type ObjectMeta struct {
 type ClusterSpec struct {
 	BaseDomain   string        `json:"baseDomain"`
 	Platform     Platform      `json:"platform"`
-	OpenShift    OpenShift     `json:"openshift,omitempty"`
-	ControlPlane MachinePool   `json:"controlPlane,omitempty"`
-	Workers      MachinePool   `json:"workers,omitempty"`
+	OpenShift    OpenShift     `json:"openshift,omitzero"`
+	ControlPlane MachinePool   `json:"controlPlane,omitzero"`
+	Workers      MachinePool   `json:"workers,omitzero"`
 	GPUPools     []GPUPool     `json:"gpuPools,omitempty"`
 	OAuth        *OAuth        `json:"oauth,omitempty"`
 	Certificates *Certificates `json:"certificates,omitempty"`
@@ -154,7 +154,7 @@ type ACME struct {
 	// CABundleFile holds extra roots to trust for the ACME server's own HTTPS and, for
 	// private ACME servers, the issuing roots the certificates must chain to.
 	CABundleFile string  `json:"caBundleFile,omitempty"`
-	Route53      Route53 `json:"route53,omitempty"`
+	Route53      Route53 `json:"route53,omitzero"`
 	// Resolvers are the DNS servers used to check propagation (host:port), like lego's --dns.resolvers.
 	Resolvers []string `json:"resolvers,omitempty"`
 	// DisableAuthoritativeNSCheck skips querying the zone's authoritative servers

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# make demo: a full bootstrap rehearsal on the local test bed. Starts the bed (real
+# kube-apiserver + etcd, Pebble, moto, the cluster simulator), runs
+#   rhoai-bootstrap install -f configs/examples/local.yaml
+# with the fake openshift-install, shows the status, and stops everything it started.
+# Keep the bed running afterwards with DEMO_KEEP=1 (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${DEMO_DIR:-$PWD/_out/demo}
+rm -rf "$out"
+mkdir -p "$out"
+go build -o bin/testbed ./e2e/cmd/testbed
+
+bed_pid=
+cleanup() {
+  if [[ -n $bed_pid ]] && kill -0 "$bed_pid" 2>/dev/null; then
+    kill -TERM "$bed_pid" 2>/dev/null || true
+    wait "$bed_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+echo "demo: starting the test bed (log: $out/testbed.log)"
+start=$SECONDS
+bin/testbed --env-file "$out/bed.env" --work-dir "$out/bed" >"$out/testbed.log" 2>&1 &
+bed_pid=$!
+until grep -q '^ready$' "$out/testbed.log" 2>/dev/null; do
+  if ! kill -0 "$bed_pid" 2>/dev/null; then
+    echo "demo: the test bed failed to start:"; tail -20 "$out/testbed.log"; exit 1
+  fi
+  sleep 0.5
+done
+echo "demo: test bed ready in $((SECONDS - start)) s"
+
+# shellcheck disable=SC1091
+source "$out/bed.env"
+export RHOAI_BED_OPENSHIFT_INSTALL=$PWD/bin/openshift-install
+export FAKE_OPENSHIFT_INSTALL_KUBECONFIG=$KUBECONFIG
+export FAKE_OPENSHIFT_INSTALL_REGISTRY=$out/fake-aws
+export GOOGLE_CLIENT_SECRET=rehearsal-client-secret
+state=$out/state
+flags=(--state-dir "$state" --timeout-factor 0.05 --poll-interval 250ms)
+
+start=$SECONDS
+bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}"
+echo "demo: install took $((SECONDS - start)) s"
+echo
+bin/rhoai-bootstrap status -f configs/examples/local.yaml "${flags[@]}"
+echo
+echo "demo: a second run changes nothing:"
+bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}" --non-interactive | tail -4
+echo
+echo "demo: state      $state/state.json"
+echo "demo: kubeconfig $state/installer/auth/kubeconfig (the bed's API server)"
+echo "demo: debug log  $state/rhoai-bootstrap.log"
+if [[ ${DEMO_KEEP:-} == 1 ]]; then
+  echo "demo: the bed keeps running (env: $out/bed.env); Ctrl-C stops it"
+  wait "$bed_pid"
+fi
