@@ -1,0 +1,343 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/crds"
+)
+
+// CRDSet names a group of CustomResourceDefinitions that appear together on a
+// real cluster: with the cluster itself, or when an operator is installed.
+type CRDSet string
+
+const (
+	// CRDSetOpenShift is what a fresh OpenShift cluster serves: OLM
+	// (Subscription, InstallPlan, CSV, OperatorGroup, CatalogSource, ...),
+	// config.openshift.io, operator.openshift.io, machine.openshift.io and
+	// the cluster autoscaler's ClusterAutoscaler / MachineAutoscaler.
+	CRDSetOpenShift CRDSet = "openshift"
+	// CRDSetOpenShiftAI is what the OpenShift AI operator brings:
+	// DataScienceCluster, DSCInitialization, HardwareProfile,
+	// AcceleratorProfile and KServe's kinds.
+	CRDSetOpenShiftAI CRDSet = "openshift-ai"
+	// CRDSetNVIDIA is the NVIDIA GPU operator's ClusterPolicy and
+	// NVIDIADriver.
+	CRDSetNVIDIA CRDSet = "nvidia"
+	// CRDSetArgoCD is what the OpenShift GitOps operator brings: Argo CD's
+	// Application, AppProject and ApplicationSet, and the operator's ArgoCD.
+	// The bed does not install it; a simulated GitOps operator does, when
+	// its Subscription succeeds.
+	CRDSetArgoCD CRDSet = "argocd"
+)
+
+// DefaultCRDSets are installed by Start unless Options.CRDSets says otherwise.
+var DefaultCRDSets = []CRDSet{CRDSetOpenShift, CRDSetOpenShiftAI, CRDSetNVIDIA}
+
+// Module versions the CRDs are read from. They are looked up in the Go module
+// cache (downloaded through the module proxy when missing), never copied into
+// the repository.
+const (
+	operatorFrameworkAPI      = "github.com/operator-framework/api@v0.45.0"
+	openshiftAPI              = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
+	clusterAutoscalerOperator = "github.com/openshift/cluster-autoscaler-operator@v0.0.1-0.20260608074635-5c8643284941"
+	argoCD                    = "github.com/argoproj/argo-cd/v3@v3.5.7"
+	gpuOperator               = "github.com/NVIDIA/gpu-operator@v0.0.0-20250917190837-d73a0086a6ba"
+	kserve                    = "github.com/kserve/kserve@v0.16.0"
+	pebbleModule              = "github.com/letsencrypt/pebble/v2@" + DefaultPebbleVersion
+)
+
+// crdSource is a folder of a module whose CRD files belong to a set.
+type crdSource struct {
+	module string
+	dir    string
+	// keep selects files; nil keeps every *.yaml file.
+	keep func(name string) bool
+}
+
+var crdSources = map[CRDSet][]crdSource{
+	CRDSetOpenShift: {
+		{module: operatorFrameworkAPI, dir: "crds"},
+		{module: openshiftAPI, dir: "config/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
+		{module: openshiftAPI, dir: "operator/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
+		{module: openshiftAPI, dir: "machine/v1beta1/zz_generated.crd-manifests", keep: defaultFeatureSet},
+		{module: clusterAutoscalerOperator, dir: "install", keep: func(name string) bool { return strings.HasSuffix(name, ".crd.yaml") }},
+	},
+	CRDSetOpenShiftAI: {
+		{module: kserve, dir: "config/crd/full"},
+	},
+	CRDSetNVIDIA: {
+		{module: gpuOperator, dir: "config/crd/bases"},
+	},
+	CRDSetArgoCD: {
+		{module: argoCD, dir: "manifests/crds"},
+	},
+}
+
+// embeddedCRDs are the sets' CRDs that we write ourselves (e2e/crds).
+var embeddedCRDs = map[CRDSet][]string{
+	CRDSetOpenShiftAI: crds.OpenDataHub,
+	CRDSetArgoCD:      crds.GitOps,
+}
+
+// defaultFeatureSet keeps the openshift/api manifests a default cluster
+// serves: unsuffixed files and "-Default" variants, not TechPreviewNoUpgrade,
+// DevPreviewNoUpgrade, CustomNoUpgrade, OKD or Hypershift ones.
+func defaultFeatureSet(name string) bool {
+	base := strings.TrimSuffix(name, ".crd.yaml")
+	if base == name {
+		return false
+	}
+	if strings.HasSuffix(base, "-Default") {
+		return true
+	}
+	// "0000_10_config-operator_01_oauths": the part after the last "_"
+	// carries the feature-set suffix when there is one.
+	last := base[strings.LastIndex(base, "_")+1:]
+	return !strings.Contains(last, "-")
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// InstallCRDs applies the CRDs of set server-side (some exceed the
+// client-side apply annotation limit) and waits until all are Established.
+// It is idempotent, so a simulated operator can call it whenever its
+// Subscription succeeds.
+func InstallCRDs(ctx context.Context, cfg *rest.Config, set CRDSet) error {
+	objs, err := LoadCRDs(ctx, set)
+	if err != nil {
+		return err
+	}
+	return applyCRDs(ctx, cfg, objs)
+}
+
+func applyCRDs(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructured) error {
+	cfg = rest.CopyConfig(cfg)
+	// Upstream CRDs use formats the API server does not know ("hostname",
+	// "int32", ...); its warnings about them are noise here.
+	cfg.WarningHandler = rest.NoWarnings{}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating a dynamic client: %w", err)
+	}
+	client := dyn.Resource(crdGVR)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, obj := range objs {
+		g.Go(func() error {
+			_, err := client.Apply(gctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+			if err != nil {
+				return fmt.Errorf("applying CRD %s: %w", obj.GetName(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return waitEstablished(ctx, client, objs)
+}
+
+// waitEstablished waits until every CRD in objs has Established=True.
+func waitEstablished(ctx context.Context, client dynamic.ResourceInterface, objs []*unstructured.Unstructured) error {
+	var pending []string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := client.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil //nolint:nilerr // transient; the timeout reports it
+		}
+		established := map[string]bool{}
+		for _, item := range list.Items {
+			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == "Established" && m["status"] == "True" {
+					established[item.GetName()] = true
+				}
+			}
+		}
+		pending = pending[:0]
+		for _, obj := range objs {
+			if !established[obj.GetName()] {
+				pending = append(pending, obj.GetName())
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for CRDs to be Established (still pending: %s): %w", strings.Join(pending, ", "), err)
+	}
+	return nil
+}
+
+// LoadCRDs reads the CRDs of set from the Go module cache and the embedded
+// e2e/crds files, sorted by name. It fails if two files define the same CRD,
+// so a feature-set filter that lets a second variant through is noticed.
+func LoadCRDs(ctx context.Context, set CRDSet) ([]*unstructured.Unstructured, error) {
+	sources, known := crdSources[set]
+	if !known {
+		if _, ok := embeddedCRDs[set]; !ok {
+			return nil, fmt.Errorf("unknown CRD set %q", set)
+		}
+	}
+	var modules []string
+	for _, s := range sources {
+		modules = append(modules, s.module)
+	}
+	dirs, err := moduleDirs(ctx, modules...)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{} // CRD name -> file, to catch duplicates
+	var out []*unstructured.Unstructured
+	add := func(file string, data []byte) error {
+		objs, err := decodeCRDs(data)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+		for _, obj := range objs {
+			if prev, dup := byName[obj.GetName()]; dup {
+				return fmt.Errorf("CRD %s is defined in both %s and %s", obj.GetName(), prev, file)
+			}
+			byName[obj.GetName()] = file
+			out = append(out, obj)
+		}
+		return nil
+	}
+	for _, s := range sources {
+		dir := filepath.Join(dirs[s.module], filepath.FromSlash(s.dir))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("listing CRDs of %s: %w", s.module, err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !strings.HasSuffix(name, ".yaml") || (s.keep != nil && !s.keep(name)) {
+				continue
+			}
+			file := filepath.Join(dir, name)
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("reading CRD file: %w", err)
+			}
+			if err := add(file, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, name := range embeddedCRDs[set] {
+		data, err := fs.ReadFile(crds.FS(), name)
+		if err != nil {
+			return nil, fmt.Errorf("reading embedded CRD %s: %w", name, err)
+		}
+		if err := add(path.Join("e2e/crds", name), data); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("CRD set %q has no CRDs", set)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, nil
+}
+
+// decodeCRDs returns the CustomResourceDefinitions in a (multi-document)
+// YAML file, skipping other kinds (RBAC, kustomizations) that share folders
+// with them. Status is dropped: the API server owns it.
+func decodeCRDs(data []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if m == nil || m["kind"] != "CustomResourceDefinition" {
+			continue
+		}
+		obj := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(obj.Object, "status")
+		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
+		out = append(out, obj)
+	}
+}
+
+// moduleDirCache remembers module folders for the life of the process, so a
+// simulator installing a set mid-test does not pay for `go mod download`.
+var moduleDirCache sync.Map // "path@version" -> dir
+
+// moduleDirs returns the module cache folder of each "path@version", with
+// one `go mod download -json` for those not yet known. It runs outside any
+// module so it never touches the repository's go.mod or go.sum.
+func moduleDirs(ctx context.Context, modules ...string) (map[string]string, error) {
+	dirs := map[string]string{}
+	var missing []string
+	for _, m := range modules {
+		if d, ok := moduleDirCache.Load(m); ok {
+			dirs[m] = d.(string)
+		} else if !slices.Contains(missing, m) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return dirs, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"mod", "download", "-json"}, missing...)...)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	// go mod download prints one JSON object per module, with Error set for
+	// the ones it could not fetch; it exits non-zero if any failed.
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var info struct {
+			Path, Version, Dir, Error string
+		}
+		if err := dec.Decode(&info); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("reading go mod download output: %w", err)
+		}
+		key := info.Path + "@" + info.Version
+		if info.Error != "" || info.Dir == "" {
+			return nil, fmt.Errorf("go mod download %s: %s", key, info.Error)
+		}
+		moduleDirCache.Store(key, info.Dir)
+		dirs[key] = info.Dir
+	}
+	for _, m := range missing {
+		if _, ok := dirs[m]; !ok {
+			return nil, fmt.Errorf("go mod download %s: %v: %s", m, runErr, stderr.String())
+		}
+	}
+	return dirs, nil
+}

@@ -1,0 +1,209 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// auditPolicy records one Metadata event per mutating request (at
+// ResponseComplete), so tests can count writes per user and user agent. The
+// API server's own bookkeeping (lease renewals every few seconds) is left
+// out.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: ["system:apiserver"]
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`
+
+// AdminUser is the identity of the admin kubeconfig the bed writes, the same
+// name that an OpenShift installer's auth/kubeconfig authenticates as.
+const AdminUser = "system:admin"
+
+// kube is the envtest control plane (etcd + kube-apiserver).
+type kube struct {
+	env      *envtest.Environment
+	pidFiles []string
+}
+
+// startKube starts etcd and kube-apiserver with envtest. envtest starts the
+// processes itself and keeps their handles private, so each binary is
+// wrapped in a tiny shell script that records its PID (the script execs the
+// binary, so the PID stays the same) and, through setpriv, asks the kernel
+// for SIGKILL when the parent dies — what Pdeathsig does for the bed's other
+// children.
+func (b *Bed) startKube(ctx context.Context) error {
+	binDir := filepath.Join(b.workDir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", binDir, err)
+	}
+	k := &kube{}
+	b.kube = k
+	shim := func(name string) (string, error) {
+		pidFile := filepath.Join(b.workDir, name+".pids")
+		k.pidFiles = append(k.pidFiles, pidFile)
+		return writeShim(binDir, name, filepath.Join(b.paths.Kubernetes, name), pidFile)
+	}
+	etcdPath, err := shim("etcd")
+	if err != nil {
+		return err
+	}
+	apiPath, err := shim("kube-apiserver")
+	if err != nil {
+		return err
+	}
+
+	policy := filepath.Join(b.workDir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return fmt.Errorf("writing the audit policy: %w", err)
+	}
+	b.auditLog = filepath.Join(b.workDir, "audit.log")
+
+	etcdLog, err := os.Create(filepath.Join(b.workDir, "etcd.log"))
+	if err != nil {
+		return fmt.Errorf("creating the etcd log: %w", err)
+	}
+	b.closers = append(b.closers, etcdLog.Close)
+	apiLog, err := os.Create(filepath.Join(b.workDir, "kube-apiserver.log"))
+	if err != nil {
+		return fmt.Errorf("creating the kube-apiserver log: %w", err)
+	}
+	b.closers = append(b.closers, apiLog.Close)
+
+	api := &envtest.APIServer{
+		Path:    apiPath,
+		CertDir: filepath.Join(b.workDir, "kube-apiserver"),
+		Out:     apiLog,
+		Err:     apiLog,
+	}
+	api.Configure().
+		Set("audit-policy-file", policy).
+		Set("audit-log-path", b.auditLog).
+		Set("audit-log-format", "json")
+	etcd := &envtest.Etcd{
+		Path:    etcdPath,
+		DataDir: filepath.Join(b.workDir, "etcd"),
+		Out:     etcdLog,
+		Err:     etcdLog,
+	}
+	for _, d := range []string{api.CertDir, etcd.DataDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	k.env = &envtest.Environment{
+		BinaryAssetsDirectory:    b.paths.Kubernetes,
+		ControlPlane:             envtest.ControlPlane{APIServer: api, Etcd: etcd},
+		ControlPlaneStartTimeout: 90 * time.Second,
+		ControlPlaneStopTimeout:  stopGrace,
+	}
+	cfg, err := k.env.Start()
+	if err != nil {
+		// envtest may have started etcd before the API server failed.
+		_ = k.env.Stop()
+		k.env = nil
+		return fmt.Errorf("starting kube-apiserver and etcd (logs in %s): %w", b.workDir, err)
+	}
+	b.config = cfg
+
+	admin, err := b.UserConfig(AdminUser, "system:masters")
+	if err != nil {
+		return err
+	}
+	b.kubeconfig = filepath.Join(b.workDir, "kubeconfig")
+	if err := writeKubeconfig(b.kubeconfig, b.opts.ClusterName, admin); err != nil {
+		return err
+	}
+	return nil
+}
+
+// stop stops the control plane through envtest, then kills whatever a PID
+// file names that is still a live child of ours (a failed start-up retry).
+func (k *kube) stop() error {
+	var err error
+	if k.env != nil {
+		err = k.env.Stop()
+	}
+	for _, pid := range k.pids() {
+		if ourChild(pid) {
+			p, ferr := os.FindProcess(pid)
+			if ferr == nil {
+				_ = p.Kill()
+			}
+		}
+	}
+	return err
+}
+
+// pids returns every PID the shims recorded: etcd and kube-apiserver, and
+// any earlier attempt envtest made when a start failed and it retried.
+func (k *kube) pids() []int {
+	var pids []int
+	for _, f := range k.pidFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(line); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// writeShim writes an executable script named name that appends its PID to
+// pidFile (except for the --help probes envtest runs to discover flags) and
+// execs target under setpriv's parent-death signal. Without setpriv the shim
+// still records the PID; the process then outlives a SIGKILLed parent (Stop
+// still ends it).
+func writeShim(dir, name, target, pidFile string) (string, error) {
+	execLine := "exec " + shellQuote(target) + ` "$@"`
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		execLine = "exec " + shellQuote(setpriv) + " --pdeathsig KILL -- " + shellQuote(target) + ` "$@"`
+	}
+	script := "#!/bin/sh\n" +
+		`[ "$1" = --help ] || echo $$ >> ` + shellQuote(pidFile) + "\n" +
+		execLine + "\n"
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return "", fmt.Errorf("writing the %s shim: %w", name, err)
+	}
+	return path, nil
+}
+
+// writeKubeconfig writes a self-contained kubeconfig (certificates inline)
+// for cfg, laid out like an installer's auth/kubeconfig.
+func writeKubeconfig(path, clusterName string, cfg *rest.Config) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[clusterName] = &clientcmdapi.Cluster{
+		Server:                   cfg.Host,
+		CertificateAuthorityData: cfg.CAData,
+	}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: cfg.CertData,
+		ClientKeyData:         cfg.KeyData,
+	}
+	kc.Contexts["admin"] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: "admin"}
+	kc.CurrentContext = "admin"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
