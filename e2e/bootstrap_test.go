@@ -1,0 +1,176 @@
+//go:build e2e
+
+// End-to-end tests of rhoai-bootstrap on the local test bed: the real binary, the fake
+// openshift-install, a real kube-apiserver with the simulator playing the controllers,
+// Pebble for ACME and moto for AWS.
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
+)
+
+var (
+	appsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+	msGVR   = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
+)
+
+// rehearsal starts a fresh bed + simulator for one test and stops it at the end.
+func rehearsal(t *testing.T) *harness.Rehearsal {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	r, err := harness.Start(ctx, harness.Options{WorkDir: t.TempDir(), BinDir: binDir})
+	require.NoError(t, err)
+	t.Logf("bed + simulator up in %s", time.Since(start).Round(100*time.Millisecond))
+	t.Cleanup(func() {
+		pids := r.Bed.PIDs()
+		require.NoError(t, r.Stop())
+		for _, pid := range pids {
+			assert.False(t, testbed.Alive(pid), "bed process %d survived", pid)
+		}
+	})
+	return r
+}
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rhoai-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	root, err := testbed.ModuleRoot()
+	if err != nil {
+		panic(err)
+	}
+	if err := harness.Build(context.Background(), root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func dyn(t *testing.T, r *harness.Rehearsal) dynamic.Interface {
+	d, err := dynamic.NewForConfig(r.Bed.Config())
+	require.NoError(t, err)
+	return d
+}
+
+func install(t *testing.T, r *harness.Rehearsal, state string, env []string, extra ...string) harness.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{"install", "-f", r.Config()}, r.Flags(state)...)
+	res := r.Run(ctx, env, append(args, extra...)...)
+	t.Logf("install exited %d in %s", res.Code, res.Duration.Round(100*time.Millisecond))
+	return res
+}
+
+func requireSuccess(t *testing.T, res harness.Result) {
+	t.Helper()
+	if res.Code != 0 {
+		var lines []string
+		for _, e := range res.Events {
+			if e.Type == "phase-failed" || e.Type == "run-finished" {
+				lines = append(lines, fmt.Sprintf("%s %s: %s", e.Type, e.Phase, e.Error))
+			}
+		}
+		t.Fatalf("exit %d\n%s\nstderr: %s", res.Code, strings.Join(lines, "\n"), res.Stderr)
+	}
+}
+
+// mutatingAuditEvents counts create/update/patch/delete requests rhoai-bootstrap sent,
+// from the API server's audit log.
+func mutatingAuditEvents(t *testing.T, r *harness.Rehearsal, since time.Time) int {
+	evs, err := r.Bed.AuditEvents()
+	require.NoError(t, err)
+	n := 0
+	for _, e := range evs {
+		if !strings.HasPrefix(e.UserAgent, "rhoai-bootstrap") || e.StageTimestamp.Before(since) {
+			continue
+		}
+		switch e.Verb {
+		case "create", "update", "patch", "delete", "deletecollection":
+			n++
+		}
+	}
+	return n
+}
+
+func TestFreshInstallThenConvergedRerun(t *testing.T) {
+	r := rehearsal(t)
+	state := filepath.Join(r.WorkDir, "state")
+	env := r.Env()
+	res := install(t, r, state, env)
+	requireSuccess(t, res)
+	sum := res.Summary().Summary
+	for phase, o := range sum.Phases {
+		assert.Equal(t, "done", o, phase)
+	}
+	t.Logf("fresh install: %s, %d mutating requests", res.Duration.Round(100*time.Millisecond), sum.Mutating)
+
+	ctx := context.Background()
+	d := dyn(t, r)
+	root, err := d.Resource(appsGVR).Namespace("openshift-gitops").Get(ctx, "rhoai-root", metav1.GetOptions{})
+	require.NoError(t, err)
+	h, _, _ := unstructured.NestedString(root.Object, "status", "health", "status")
+	assert.Equal(t, "Healthy", h)
+	apps, err := d.Resource(appsGVR).Namespace("openshift-gitops").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Greater(t, len(apps.Items), 10, "the payload's child applications exist")
+	for _, a := range apps.Items {
+		h, _, _ := unstructured.NestedString(a.Object, "status", "health", "status")
+		assert.Equal(t, "Healthy", h, a.GetName())
+	}
+
+	// status shows every phase done.
+	out, err := r.Command(ctx, env, append([]string{"status", "-f", r.Config(), "-o", "json"}, r.Flags(state)...)...).Output()
+	require.NoError(t, err)
+	var st struct {
+		Phases map[string]struct{ Outcome string } `json:"phases"`
+	}
+	require.NoError(t, json.Unmarshal(out, &st))
+	require.Len(t, st.Phases, 8)
+	for name, p := range st.Phases {
+		assert.Equal(t, "done", p.Outcome, name)
+	}
+	b, err := os.ReadFile(filepath.Join(state, "state.json"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "rehearsal-client-secret-value", "the state never holds a secret")
+	assert.NotContains(t, string(b), "PRIVATE KEY")
+	fi, err := os.Stat(filepath.Join(state, "state.json"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	logb, err := os.ReadFile(filepath.Join(state, "rhoai-bootstrap.log"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(logb), "rehearsal-client-secret-value", "the debug log never holds a secret")
+
+	// Converged re-run: zero mutating requests, by our own count and by the audit log.
+	since := time.Now()
+	res = install(t, r, state, env)
+	requireSuccess(t, res)
+	assert.Zero(t, res.Summary().Summary.Mutating, "a converged re-run changes nothing")
+	assert.Zero(t, mutatingAuditEvents(t, r, since), "the API server saw no write from us")
+	t.Logf("converged re-run: %s, %d mutating requests (audit log: %d)", res.Duration.Round(100*time.Millisecond), res.Summary().Summary.Mutating, mutatingAuditEvents(t, r, since))
+}

@@ -1,0 +1,227 @@
+// Package harness starts a rehearsal: the test bed, the cluster simulator wired to it
+// (OLM installs Argo CD's CRDs, Argo CD renders this checkout's GitOps payload), and the
+// binaries under test — rhoai-bootstrap and the fake openshift-install — built from this
+// checkout. The e2e tests, `make demo`, the benchmark and the chaos script use it.
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/payload"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
+)
+
+// Options tune a rehearsal.
+type Options struct {
+	// WorkDir holds the bed, the binaries and the bootstrap's state (temporary if empty).
+	WorkDir   string
+	Latencies simulator.Latencies
+	Log       io.Writer
+	// BinDir, if set, holds prebuilt rhoai-bootstrap and openshift-install binaries.
+	BinDir string
+}
+
+// Rehearsal is a running bed + simulator with the binaries to drive it.
+type Rehearsal struct {
+	Bed     *testbed.Bed
+	Sim     *simulator.Simulator
+	BinDir  string
+	WorkDir string
+	Root    string
+
+	cancel  context.CancelFunc
+	simDone chan error
+	tmp     string
+}
+
+// Build compiles rhoai-bootstrap and the fake openshift-install into dir.
+func Build(ctx context.Context, root, dir string) error {
+	for pkg, name := range map[string]string{"./cmd/rhoai-bootstrap": "rhoai-bootstrap", "./e2e/cmd/openshift-install": "openshift-install"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// Start starts the bed and the simulator and builds the binaries (unless BinDir is given).
+func Start(ctx context.Context, o Options) (*Rehearsal, error) {
+	root, err := testbed.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	r := &Rehearsal{Root: root, WorkDir: o.WorkDir}
+	if r.WorkDir == "" {
+		if r.tmp, err = os.MkdirTemp("", "rhoai-rehearsal-"); err != nil {
+			return nil, err
+		}
+		r.WorkDir = r.tmp
+	}
+	r.BinDir = o.BinDir
+	var buildErr error
+	var wg sync.WaitGroup
+	if r.BinDir == "" {
+		r.BinDir = filepath.Join(r.WorkDir, "bin")
+		wg.Add(1)
+		go func() { defer wg.Done(); buildErr = Build(ctx, root, r.BinDir) }()
+	}
+	bed, err := testbed.Start(ctx, testbed.Options{WorkDir: filepath.Join(r.WorkDir, "bed"), Log: o.Log})
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	r.Bed = bed
+	if buildErr != nil {
+		bed.Stop()
+		return nil, buildErr
+	}
+	cfg := bed.Config()
+	r.Sim, err = simulator.New(cfg, simulator.Options{
+		Latencies: o.Latencies,
+		InstallCRDs: func(ctx context.Context, pkg string) error {
+			if pkg == "openshift-gitops-operator" {
+				return testbed.InstallCRDs(ctx, cfg, testbed.CRDSetArgoCD)
+			}
+			return nil
+		},
+		RenderApp: payload.Renderer{Root: root}.Render,
+		Log: func(format string, args ...any) {
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "simulator: "+format+"\n", args...)
+			}
+		},
+	})
+	if err != nil {
+		bed.Stop()
+		return nil, err
+	}
+	simCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.simDone = make(chan error, 1)
+	go func() { r.simDone <- r.Sim.Run(simCtx) }()
+	return r, nil
+}
+
+// Stop stops the simulator and the bed.
+func (r *Rehearsal) Stop() error {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.simDone
+	}
+	var err error
+	if r.Bed != nil {
+		err = r.Bed.Stop()
+	}
+	if r.tmp != "" {
+		os.RemoveAll(r.tmp)
+	}
+	return err
+}
+
+// Env is the environment for rhoai-bootstrap and the fake installer.
+func (r *Rehearsal) Env(extra ...string) []string {
+	env := r.Bed.CommandEnv(os.Environ())
+	env = append(env,
+		"RHOAI_BED_OPENSHIFT_INSTALL="+filepath.Join(r.BinDir, "openshift-install"),
+		"FAKE_OPENSHIFT_INSTALL_KUBECONFIG="+r.Bed.Kubeconfig(),
+		"FAKE_OPENSHIFT_INSTALL_REGISTRY="+r.Registry(),
+		"FAKE_OPENSHIFT_INSTALL_STAGE_DELAY=100ms",
+		"GOOGLE_CLIENT_SECRET=rehearsal-client-secret-value",
+		"CI=true",
+	)
+	return append(env, extra...)
+}
+
+// Registry is the fake installer's "AWS account" folder.
+func (r *Rehearsal) Registry() string { return filepath.Join(r.WorkDir, "fake-aws") }
+
+// Config is the rehearsal's cluster file.
+func (r *Rehearsal) Config() string {
+	return filepath.Join(r.Root, "configs", "examples", "local.yaml")
+}
+
+// Flags are the flags every rehearsal run uses: a state dir, short timeouts, fast polls.
+func (r *Rehearsal) Flags(stateDir string) []string {
+	return []string{"--state-dir", stateDir, "--timeout-factor", "0.05", "--poll-interval", "200ms", "--non-interactive"}
+}
+
+// Command builds a rhoai-bootstrap command.
+func (r *Rehearsal) Command(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(r.BinDir, "rhoai-bootstrap"), args...)
+	cmd.Env = env
+	cmd.Dir = r.Root
+	return cmd
+}
+
+// Event is the part of an --output json line the tests read.
+type Event struct {
+	Type    string `json:"type"`
+	Phase   string `json:"phase"`
+	Message string `json:"message"`
+	Outcome string `json:"outcome"`
+	Error   string `json:"error"`
+	Summary *struct {
+		Outcome  string            `json:"outcome"`
+		Phases   map[string]string `json:"phases"`
+		Mutating int64             `json:"mutatingRequests"`
+		Failed   []string          `json:"failed"`
+	} `json:"summary"`
+}
+
+// Result is a finished run.
+type Result struct {
+	Code     int
+	Events   []Event
+	Stderr   string
+	Duration time.Duration
+}
+
+// Summary returns the run-finished event's summary, if any.
+func (res Result) Summary() *Event {
+	for i := len(res.Events) - 1; i >= 0; i-- {
+		if res.Events[i].Type == "run-finished" {
+			return &res.Events[i]
+		}
+	}
+	return nil
+}
+
+// Run runs rhoai-bootstrap with -o json and collects its events.
+func (r *Rehearsal) Run(ctx context.Context, env []string, args ...string) Result {
+	cmd := r.Command(ctx, env, append(args, "-o", "json")...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, _ := cmd.StdoutPipe()
+	start := time.Now()
+	res := Result{Code: -1}
+	if err := cmd.Start(); err != nil {
+		res.Stderr = err.Error()
+		return res
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1024*1024), 4*1024*1024)
+	for sc.Scan() {
+		var e Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			res.Events = append(res.Events, e)
+		}
+	}
+	_ = cmd.Wait()
+	res.Code = cmd.ProcessState.ExitCode()
+	res.Duration = time.Since(start)
+	res.Stderr = stderr.String()
+	return res
+}

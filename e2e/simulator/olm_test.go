@@ -1,0 +1,170 @@
+package simulator
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func subscription(ns, name, pkg, channel string) *unstructured.Unstructured {
+	spec := map[string]any{"name": pkg, "source": "redhat-operators", "sourceNamespace": "openshift-marketplace"}
+	if channel != "" {
+		spec["channel"] = channel
+	}
+	return obj("operators.coreos.com/v1alpha1", "Subscription", ns, name, spec)
+}
+
+func operatorGroup(ns string) *unstructured.Unstructured {
+	return obj("operators.coreos.com/v1", "OperatorGroup", ns, ns+"-og", map[string]any{})
+}
+
+func csvPhase(b *bed, ns, name string, phase string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		csv, err := b.get(ctx, gvrCSV, ns, name)
+		return csv != nil && nestedStr(csv, "status", "phase") == phase, err
+	}
+}
+
+func TestSubscriptionInstallsThroughInstallPlan(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-ok"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	csvs := b.record(t, gvrCSV, ns)
+	start := time.Now()
+	b.mustCreate(t, gvrSubscription, subscription(ns, "example", "example-operator", "stable"))
+	csvName := "example-operator.v1.0.0"
+	b.eventually(t, 10*time.Second, "CSV Succeeded", csvPhase(b, ns, csvName, "Succeeded"))
+	t.Logf("Subscription → CSV Succeeded in %s", time.Since(start).Round(time.Millisecond))
+
+	csvs.waitStates(t, csvName, func(u *unstructured.Unstructured) string { return nestedStr(u, "status", "phase") },
+		"Pending", "InstallReady", "Installing", "Succeeded")
+	csv := b.mustGet(t, gvrCSV, ns, csvName)
+	assert.Equal(t, "InstallSucceeded", nestedStr(csv, "status", "reason"))
+	history, _, _ := unstructured.NestedSlice(csv.Object, "status", "conditions")
+	assert.Len(t, history, 4, "one condition per phase transition")
+	assert.Contains(t, csv.GetLabels(), "operators.coreos.com/example-operator.olm-ok")
+
+	sub := b.mustGet(t, gvrSubscription, ns, "example")
+	assert.Equal(t, "AtLatestKnown", nestedStr(sub, "status", "state"))
+	assert.Equal(t, csvName, nestedStr(sub, "status", "installedCSV"))
+	assert.Equal(t, csvName, nestedStr(sub, "status", "currentCSV"))
+	assert.NotEmpty(t, nestedStr(sub, "status", "lastUpdated"))
+	assert.Equal(t, "CatalogSourcesUnhealthy=False", condString(sub, "CatalogSourcesUnhealthy"))
+	ipName := nestedStr(sub, "status", "installPlanRef", "name")
+	require.True(t, strings.HasPrefix(ipName, "install-") && len(ipName) == len("install-")+5, "installplan name %q", ipName)
+	assert.Equal(t, ipName, nestedStr(sub, "status", "installplan", "name"))
+
+	ip := b.mustGet(t, gvrInstallPlan, ns, ipName)
+	assert.Equal(t, "Automatic", nestedStr(ip, "spec", "approval"))
+	approved, _, _ := unstructured.NestedBool(ip.Object, "spec", "approved")
+	assert.True(t, approved)
+	names, _, _ := unstructured.NestedStringSlice(ip.Object, "spec", "clusterServiceVersionNames")
+	assert.Equal(t, []string{csvName}, names)
+	assert.Equal(t, "Complete", nestedStr(ip, "status", "phase"))
+	require.Len(t, ip.GetOwnerReferences(), 1)
+	assert.Equal(t, sub.GetUID(), ip.GetOwnerReferences()[0].UID)
+	assert.Contains(t, b.installedPackages(), "example-operator")
+
+	og := b.mustGet(t, gvrOperatorGroup, ns, ns+"-og")
+	targets, _, _ := unstructured.NestedStringSlice(og.Object, "status", "namespaces")
+	assert.Equal(t, []string{""}, targets, "an OperatorGroup without targets is AllNamespaces")
+
+	// Deleting the CSV under a live Subscription: OLM installs it again.
+	oldUID := csv.GetUID()
+	b.mustDelete(t, gvrCSV, ns, csvName)
+	b.eventually(t, 10*time.Second, "CSV reinstalled", func(ctx context.Context) (bool, error) {
+		csv, err := b.get(ctx, gvrCSV, ns, csvName)
+		return csv != nil && csv.GetUID() != oldUID && nestedStr(csv, "status", "phase") == "Succeeded", err
+	})
+
+	// Deleting the Subscription leaves the operator installed.
+	b.mustDelete(t, gvrSubscription, ns, "example")
+	time.Sleep(2 * DefaultLatency)
+	assert.Equal(t, "Succeeded", nestedStr(b.mustGet(t, gvrCSV, ns, csvName), "status", "phase"))
+}
+
+func TestCSVFailsWithoutOperatorGroup(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-no-og"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrSubscription, subscription(ns, "rhods", "rhods-operator", "stable-3.4"))
+	csvName := "rhods-operator.3.4.1" // RHOAI's CSVs carry no "v"
+	b.eventually(t, 10*time.Second, "CSV Failed", csvPhase(b, ns, csvName, "Failed"))
+	csv := b.mustGet(t, gvrCSV, ns, csvName)
+	assert.Equal(t, "NoOperatorGroup", nestedStr(csv, "status", "reason"))
+	assert.Equal(t, "csv in namespace with no operatorgroups", nestedStr(csv, "status", "message"))
+
+	time.Sleep(3 * DefaultLatency)
+	assert.Equal(t, "Failed", nestedStr(b.mustGet(t, gvrCSV, ns, csvName), "status", "phase"), "stays failed without an OperatorGroup")
+
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	b.eventually(t, 10*time.Second, "CSV Succeeded once an OperatorGroup exists", csvPhase(b, ns, csvName, "Succeeded"))
+}
+
+func TestUnknownChannelDoesNotResolve(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-bad-channel"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	b.mustCreate(t, gvrSubscription, subscription(ns, "gitops", gitopsPackage, "gitops-0.1"))
+	b.eventually(t, 10*time.Second, "ResolutionFailed", func(ctx context.Context) (bool, error) {
+		sub, err := b.get(ctx, gvrSubscription, ns, "gitops")
+		return sub != nil && str(condOf(sub, "ResolutionFailed")["status"]) == "True", err
+	})
+	sub := b.mustGet(t, gvrSubscription, ns, "gitops")
+	assert.Contains(t, condOf(sub, "ResolutionFailed")["message"], "no operators found in channel gitops-0.1")
+	ips, err := b.dyn.Resource(gvrInstallPlan).Namespace(ns).List(t.Context(), listAll)
+	require.NoError(t, err)
+	assert.Empty(t, ips.Items)
+}
+
+func TestFailingInstallPlan(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-broken"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	b.mustCreate(t, gvrSubscription, subscription(ns, "broken", brokenPackage, ""))
+	b.eventually(t, 10*time.Second, "InstallPlanFailed", func(ctx context.Context) (bool, error) {
+		sub, err := b.get(ctx, gvrSubscription, ns, "broken")
+		return sub != nil && str(condOf(sub, "InstallPlanFailed")["status"]) == "True", err
+	})
+	sub := b.mustGet(t, gvrSubscription, ns, "broken")
+	assert.Contains(t, condOf(sub, "InstallPlanFailed")["message"], "widgets.example.com")
+	ip := b.mustGet(t, gvrInstallPlan, ns, nestedStr(sub, "status", "installPlanRef", "name"))
+	assert.Equal(t, "Failed", nestedStr(ip, "status", "phase"))
+	csv, err := b.get(t.Context(), gvrCSV, ns, brokenPackage+".v1.0.0")
+	require.NoError(t, err)
+	assert.Nil(t, csv, "a failed InstallPlan creates no CSV")
+}
+
+func TestManualApproval(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-manual"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	sub := subscription(ns, "nfd", "nfd", "stable")
+	require.NoError(t, unstructured.SetNestedField(sub.Object, "Manual", "spec", "installPlanApproval"))
+	b.mustCreate(t, gvrSubscription, sub)
+	b.eventually(t, 10*time.Second, "UpgradePending", func(ctx context.Context) (bool, error) {
+		sub, err := b.get(ctx, gvrSubscription, ns, "nfd")
+		return sub != nil && nestedStr(sub, "status", "state") == "UpgradePending", err
+	})
+	sub = b.mustGet(t, gvrSubscription, ns, "nfd")
+	assert.Equal(t, "InstallPlanPending=True", condString(sub, "InstallPlanPending"))
+	ipName := nestedStr(sub, "status", "installPlanRef", "name")
+	ip := b.mustGet(t, gvrInstallPlan, ns, ipName)
+	assert.Equal(t, "RequiresApproval", nestedStr(ip, "status", "phase"))
+	csv, err := b.get(t.Context(), gvrCSV, ns, "nfd.v4.21.0")
+	require.NoError(t, err)
+	assert.Nil(t, csv, "nothing installs before approval")
+
+	b.mergePatch(t, gvrInstallPlan, ns, ipName, map[string]any{"spec": map[string]any{"approved": true}})
+	b.eventually(t, 10*time.Second, "CSV Succeeded after approval", csvPhase(b, ns, "nfd.v4.21.0", "Succeeded"))
+	assert.Equal(t, "AtLatestKnown", nestedStr(b.mustGet(t, gvrSubscription, ns, "nfd"), "status", "state"))
+}

@@ -1,0 +1,104 @@
+package simulator
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+var (
+	gvrCRD       = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	gvrNamespace = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrConfigMap = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	gvrSecret    = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+	gvrSubscription  = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "subscriptions"}
+	gvrInstallPlan   = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "installplans"}
+	gvrCSV           = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "clusterserviceversions"}
+	gvrOperatorGroup = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1", Resource: "operatorgroups"}
+
+	gvrArgoCD      = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1beta1", Resource: "argocds"}
+	gvrApplication = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+	gvrAppProject  = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}
+
+	gvrClusterOperator    = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "clusteroperators"}
+	gvrAPIServer          = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "apiservers"}
+	gvrOAuth              = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "oauths"}
+	gvrIngressConfig      = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
+	gvrIngressController  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
+	gvrMachineSet         = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
+	gvrMachine            = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machines"}
+	ingressOperatorNS     = "openshift-ingress-operator"
+	ingressNS             = "openshift-ingress"
+	openshiftConfigNS     = "openshift-config"
+	machineAPINS          = "openshift-machine-api"
+	clusterConfigName     = "cluster"
+	defaultIngressCtlName = "default"
+)
+
+// registerWatches wires informer events to the loops that care about them.
+func (s *Simulator) registerWatches() {
+	s.watches = append(s.watches, &watcher{gvr: gvrCRD, handler: s.crdHandler()})
+
+	s.watch(gvrSubscription, "", func(u *unstructured.Unstructured) {
+		s.subs.add(keyOf(u))
+		s.gitops.add(gitopsNS) // DISABLE_DEFAULT_ARGOCD_INSTANCE lives in the Subscription
+	})
+	s.watch(gvrInstallPlan, "", func(u *unstructured.Unstructured) {
+		for _, o := range u.GetOwnerReferences() {
+			if o.Kind == "Subscription" {
+				s.subs.add(u.GetNamespace() + "/" + o.Name)
+			}
+		}
+	})
+	s.watch(gvrCSV, "", func(u *unstructured.Unstructured) {
+		s.csvs.add(u.GetNamespace())
+		s.subs.add(u.GetNamespace() + "/" + allKey) // a deleted CSV is reinstalled by its Subscription
+		s.gitops.add(gitopsNS)
+	})
+	s.watch(gvrOperatorGroup, "", func(u *unstructured.Unstructured) { s.csvs.add(u.GetNamespace()) })
+
+	s.watch(gvrArgoCD, "", func(u *unstructured.Unstructured) {
+		s.argocds.add(keyOf(u))
+		if u.GetNamespace() == gitopsNS {
+			s.apps.add(allKey)
+			s.gitops.add(gitopsNS) // the operator recreates its default instance
+		}
+	})
+	s.watch(gvrApplication, gitopsNS, func(u *unstructured.Unstructured) {
+		s.apps.add(keyOf(u))
+		if parent := trackingParent(u); parent != "" {
+			s.apps.add(gitopsNS + "/" + parent)
+		}
+	})
+	s.watch(gvrAppProject, gitopsNS, func(*unstructured.Unstructured) { s.apps.add(allKey) })
+	s.watch(gvrConfigMap, gitopsNS, func(u *unstructured.Unstructured) {
+		if u.GetName() == argocdCM {
+			s.apps.add(allKey)
+			s.argocds.add(allKey) // the operator owns argocd-cm and reverts foreign edits
+		}
+	})
+
+	s.watch(gvrClusterOperator, "", func(u *unstructured.Unstructured) {
+		s.clusterOps.add(u.GetName()) // the CVO recreates a deleted ClusterOperator
+		switch u.GetName() {
+		case coIngress:
+			s.ingress.add(ingressOperatorNS + "/" + defaultIngressCtlName)
+		case coKubeAPIServer:
+			s.apiserver.add(clusterConfigName)
+		case coAuthentication:
+			s.oauth.add(clusterConfigName)
+		}
+	})
+	s.watch(gvrIngressController, ingressOperatorNS, func(u *unstructured.Unstructured) { s.ingress.add(keyOf(u)) })
+	s.watch(gvrAPIServer, "", func(u *unstructured.Unstructured) { s.apiserver.add(u.GetName()) })
+	s.watch(gvrOAuth, "", func(u *unstructured.Unstructured) { s.oauth.add(u.GetName()) })
+
+	s.watch(gvrMachineSet, machineAPINS, func(u *unstructured.Unstructured) { s.machineSets.add(keyOf(u)) })
+	s.watch(gvrMachine, machineAPINS, func(u *unstructured.Unstructured) {
+		for _, o := range u.GetOwnerReferences() {
+			if o.Kind == "MachineSet" {
+				s.machineSets.add(u.GetNamespace() + "/" + o.Name)
+			}
+		}
+	})
+}
