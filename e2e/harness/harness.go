@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/payload"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
@@ -224,4 +225,9 @@ func (r *Rehearsal) Run(ctx context.Context, env []string, args ...string) Resul
 	res.Duration = time.Since(start)
 	res.Stderr = stderr.String()
 	return res
+}
+
+// RegistryClusters lists the fake installer's clusters.
+func (r *Rehearsal) RegistryClusters() ([]*fakeinstall.Cluster, error) {
+	return fakeinstall.Registry{Dir: r.Registry()}.Clusters()
 }

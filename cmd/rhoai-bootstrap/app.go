@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/graph"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	file           string
+	stateDir       string
+	output         string
+	verbose        bool
+	nonInteractive bool
+	maxParallel    int
+	only, skip     []string
+	timeoutFactor  float64
+	pollInterval   time.Duration
+}
+
+func (o *globalOptions) bind(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVarP(&o.file, "file", "f", "", "the cluster file (kind: Cluster)")
+	f.StringVar(&o.stateDir, "state-dir", "", "where state.json, the lock, the debug log and the installer's files live (default .rhoai-bootstrap/<cluster name>)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (one event object per line)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug lines (the debug log always has them)")
+	f.BoolVar(&o.nonInteractive, "non-interactive", false, "never start the TUI or prompt (also when CI=true or stdout is not a terminal)")
+	f.IntVar(&o.maxParallel, "max-parallel", 0, "run at most this many phases at once (0: as many as the graph allows)")
+	f.StringSliceVar(&o.only, "only", nil, "run only these phases (their dependencies must be done)")
+	f.StringSliceVar(&o.skip, "skip", nil, "skip these phases")
+	f.Float64Var(&o.timeoutFactor, "timeout-factor", 1, "multiply every wait timeout (slow networks: 2; the test bed: 0.05)")
+	f.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often waits look again")
+}
+
+// load reads and validates the cluster file.
+func (o *globalOptions) load() (*configs.Cluster, error) {
+	if o.file == "" {
+		return nil, &exitError{code: ExitConfig, err: errors.New("no cluster file: pass -f FILE (see configs/examples/)")}
+	}
+	c, err := configs.Load(o.file)
+	if err != nil {
+		var inv *configs.InvalidError
+		if errors.As(err, &inv) {
+			return nil, err
+		}
+		return nil, &exitError{code: ExitConfig, err: err}
+	}
+	return c, nil
+}
+
+func (o *globalOptions) dir(c *configs.Cluster) string {
+	if o.stateDir != "" {
+		return o.stateDir
+	}
+	return filepath.Join(".rhoai-bootstrap", c.Metadata.Name)
+}
+
+// interactive reports whether the TUI may run.
+func (o *globalOptions) interactive() bool {
+	if o.nonInteractive || o.output != "text" || os.Getenv("CI") == "true" {
+		return false
+	}
+	return term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
+}
+
+// session is one command's runner and its plumbing.
+type session struct {
+	runner  *installer.Runner
+	env     *phases.Env
+	bus     *installer.Bus
+	log     *debugLog
+	cluster *configs.Cluster
+}
+
+func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.Options, configure func(*phases.Env)) (*session, error) {
+	if o.output != "text" && o.output != "json" {
+		return nil, &exitError{code: ExitConfig, err: fmt.Errorf("--output %q: use text or json", o.output)}
+	}
+	c, err := o.load()
+	if err != nil {
+		return nil, err
+	}
+	dir := o.dir(c)
+	store, err := installer.NewLocalStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	kube.PollInterval = o.pollInterval
+	env := &phases.Env{Cluster: c, WorkDir: dir, Timeouts: phases.DefaultTimeouts.Scale(o.timeoutFactor), Counter: &kube.Counter{}}
+	if configure != nil {
+		configure(env)
+	}
+	log, err := openDebugLog(filepath.Join(dir, "rhoai-bootstrap.log"))
+	if err != nil {
+		return nil, err
+	}
+	bus := installer.NewBus(&installer.Redactor{}, log)
+	runner := &installer.Runner{
+		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
+		MaxParallel: o.maxParallel, Only: o.only, Skip: o.skip, Mutations: env.Counter.Count,
+	}
+	return &session{runner: runner, env: env, bus: bus, log: log, cluster: c}, nil
+}
+
+// frontEnd attaches the right renderer and returns a function that waits for it to finish.
+func (s *session) frontEnd(o *globalOptions, cmd *cobra.Command, action string, cancel context.CancelFunc) func() {
+	out := cmd.OutOrStdout()
+	switch {
+	case o.output == "json":
+		s.bus.Add(newJSONSink(out))
+	case o.interactive():
+		var infos []tui.PhaseInfo
+		for _, p := range s.runner.Phases {
+			infos = append(infos, tui.PhaseInfo{Name: p.Name(), DependsOn: p.DependsOn()})
+		}
+		p := tui.StartProgress(tui.ProgressOptions{
+			Action: action, Phases: infos, Cancel: cancel,
+			ResumeCommand: resumeCommand(action),
+			NoColor:       os.Getenv("NO_COLOR") != "",
+		})
+		s.bus.Add(p)
+		return func() { _ = p.Wait() }
+	default:
+		s.bus.Add(&textSink{w: out, verbose: o.verbose})
+	}
+	return func() {}
+}
+
+// resumeCommand is the command line to run again, as typed.
+func resumeCommand(action string) string {
+	args := os.Args[1:]
+	return "rhoai-bootstrap " + strings.Join(args, " ")
+}
+
+func (s *session) close() { s.log.Close() }
+
+// result turns a run's outcome into an exit error with a next step.
+func result(sum *installer.Summary, err error) error {
+	if err == nil {
+		if sum != nil && sum.Outcome == installer.OutcomeBlocked {
+			return &exitError{code: ExitFailed, err: errors.New("some phases were blocked: see above")}
+		}
+		return nil
+	}
+	if errors.Is(err, installer.ErrInterrupted) {
+		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted; the state is saved: run the same command again to resume")}
+	}
+	return err
+}
+
+func confirmTTY(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
+	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/manifests"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/certificates"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gpupools"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/graph"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/installconfig"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+)
+
+func newValidateCommand(o *globalOptions) *cobra.Command {
+	var showDefaults bool
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE",
+		Short: "Check a cluster file and report every problem with its field path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.load()
+			if err != nil {
+				return err
+			}
+			for _, w := range c.Warnings() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", w)
+			}
+			if showDefaults {
+				b, err := configs.Marshal(c)
+				if err != nil {
+					return err
+				}
+				cmd.OutOrStdout().Write(b)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, %d GPU pools)\n", o.file, c.Metadata.Name, len(c.Spec.GPUPools))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&showDefaults, "show-defaults", false, "print the file with every default filled in")
+	return cmd
+}
+
+func newRenderCommand(o *globalOptions) *cobra.Command {
+	var dir, gitops string
+	cmd := &cobra.Command{
+		Use:   "render -f FILE --dir DIR [--gitops DIR]",
+		Short: "Write install-config.yaml and the day-1 GPU manifests (and optionally the GitOps payload)",
+		Long: `render writes DIR/install-config.yaml, with the pull secret and SSH key read from the
+files the cluster file names, and the day-1 GPU manifests under DIR/openshift: the
+ClusterAutoscaler always; the GPU MachineSets and their MachineAutoscalers when the
+installer's worker MachineSet manifests are already in DIR (run
+"openshift-install create manifests --dir DIR" on a copy of install-config.yaml first:
+the GPU MachineSets are cloned from them).
+
+--gitops DIR writes the GitOps payload tree (manifests/gitops) as the start of your repo.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.load()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if dir != "" {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+				if c.Installs() {
+					cfg, err := ic.Build(c)
+					if err != nil {
+						return &exitError{code: ExitConfig, err: err}
+					}
+					b, err := cfg.Marshal()
+					if err != nil {
+						return err
+					}
+					if err := os.WriteFile(filepath.Join(dir, "install-config.yaml"), b, 0o600); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "wrote %s\n", filepath.Join(dir, "install-config.yaml"))
+				}
+				workers, err := installconfig.ReadWorkerMachineSets(dir)
+				if err != nil {
+					return err
+				}
+				if len(workers) > 0 {
+					files, _, err := installconfig.WriteGPUManifests(c, dir, workers)
+					if err != nil {
+						return err
+					}
+					for _, f := range files {
+						fmt.Fprintf(out, "wrote %s\n", filepath.Join(dir, f))
+					}
+				} else if len(c.Spec.GPUPools) > 0 {
+					ca := gpupools.ClusterAutoscaler(c)
+					b, err := kube.EncodeYAML(ca)
+					if err != nil {
+						return err
+					}
+					p := filepath.Join(dir, "openshift", "99_rhoai-bootstrap_clusterautoscaler_default.yaml")
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						return err
+					}
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "wrote %s\n", p)
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: no worker MachineSet manifests in %s/openshift: GPU MachineSets and MachineAutoscalers are cloned from them; run `openshift-install create manifests --dir %s`, then render again\n", dir, dir)
+				}
+			}
+			if gitops != "" {
+				if err := manifests.WriteGitOps(gitops); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "wrote the GitOps payload to %s\n", gitops)
+			}
+			if dir == "" && gitops == "" {
+				return &exitError{code: ExitConfig, err: errors.New("nothing to render: pass --dir DIR and/or --gitops DIR")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "installer asset folder to write into")
+	cmd.Flags().StringVar(&gitops, "gitops", "", "folder to write the GitOps payload tree into")
+	return cmd
+}
+
+func newPlanCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan -f FILE",
+		Short: "Show, per phase, done / would change / blocked, without changing anything",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := o.session(cmd, "plan", graph.Options{}, nil)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if o.output == "json" {
+				s.bus.Add(newJSONSink(cmd.OutOrStdout()))
+			} else {
+				s.bus.Add(&textSink{w: cmd.OutOrStdout(), verbose: o.verbose})
+			}
+			_, err = s.runner.Plan(cmd.Context())
+			return err
+		},
+	}
+}
+
+func newInstallCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "install -f FILE",
+		Short: "Bring the cluster to the state the file describes (resumes where it stopped)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd, o, "install", graph.Options{}, nil)
+		},
+	}
+}
+
+// run executes install or destroy with the chosen front-end.
+func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Options, configure func(*phases.Env)) error {
+	s, err := o.session(cmd, action, gopts, configure)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	wait := s.frontEnd(o, cmd, action, cancel)
+	var sum *installer.Summary
+	if action == "destroy" {
+		sum, err = s.runner.Destroy(ctx)
+	} else {
+		sum, err = s.runner.Install(ctx)
+	}
+	if sum == nil && err != nil {
+		// Failed before the run started (lock, selection): the front-end has no summary.
+		s.bus.Emit(installer.Event{Type: installer.RunFinished, Action: action, Outcome: installer.OutcomeFailed, Error: err.Error()})
+	}
+	wait()
+	return result(sum, err)
+}
+
+func newStatusCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status -f FILE",
+		Short: "Show each phase's last outcome from the state file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.load()
+			if err != nil {
+				return err
+			}
+			store, err := installer.NewLocalStore(o.dir(c))
+			if err != nil {
+				return err
+			}
+			st, err := store.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if st == nil {
+				st = installer.NewState(c.Metadata.Name, time.Now())
+			}
+			if o.output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"schema": installer.EventSchema, "state": store.Location(), "cluster": st.Cluster, "phases": st.Phases, "updatedAt": st.UpdatedAt})
+			}
+			s, err := o.session(cmd, "status", graph.Options{}, nil)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			names, _ := s.runner.Names()
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "PHASE\tOUTCOME\tATTEMPTS\tFINISHED\tDETAIL\n")
+			for _, n := range names {
+				r := st.Phase(n)
+				fin := "-"
+				if r.FinishedAt != nil {
+					fin = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
+				}
+				detail := r.Reason
+				if r.Error != "" {
+					detail = firstLine(r.Error)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n, r.Outcome, r.Attempts, fin, detail)
+			}
+			tw.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "\nstate: %s\n", store.Location())
+			return nil
+		},
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func newDestroyCommand(o *globalOptions) *cobra.Command {
+	var yes, strip, revoke bool
+	cmd := &cobra.Command{
+		Use:   "destroy -f FILE [--yes]",
+		Short: "Remove what the bootstrap made, in reverse order, then the cluster",
+		Long: `destroy walks the phase graph backwards: the root application (Argo CD cascades to its
+children), Argo CD and the GitOps operator, our OAuth and certificate changes (restoring
+what was there), the GPU pools, then "openshift-install destroy cluster" from the saved
+metadata.json. It removes only what the state says the bootstrap made; clusters given
+with platform.existing are never destroyed. An object stuck on a finalizer is named and
+left in place unless --strip-finalizers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes {
+				if !confirmTTY(cmd.InOrStdin()) {
+					return &exitError{code: ExitConfig, err: errors.New("destroy needs --yes when stdin is not a terminal")}
+				}
+				c, err := o.load()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Destroy cluster %s and everything the bootstrap made? Type the cluster name to confirm: ", c.Metadata.Name)
+				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if strings.TrimSpace(line) != c.Metadata.Name {
+					return &exitError{code: ExitConfig, err: errors.New("not confirmed: nothing was changed")}
+				}
+			}
+			return run(cmd, o, "destroy", graph.Options{}, func(e *phases.Env) { e.StripFinalizers, e.Revoke = strip, revoke })
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&strip, "strip-finalizers", false, "remove finalizers of objects still stuck after the timeout")
+	cmd.Flags().BoolVar(&revoke, "revoke", false, "also revoke the certificates at the ACME server")
+	return cmd
+}
+
+func newCertificatesCommand(o *globalOptions) *cobra.Command {
+	certs := &cobra.Command{Use: "certificates", Short: "Manage the Let's Encrypt certificates"}
+	var force bool
+	renew := &cobra.Command{
+		Use:   "renew -f FILE",
+		Short: "Renew the certificates when due (ARI, else a third of the lifetime left); --force renews now",
+		Long: `renew runs only the certificates phase. It orders a new certificate when the installed
+one is due — from the ACME server's renewal information when offered, else when less
+than a third of its lifetime is left — or with --force. Mind Let's Encrypt's limit of 5
+certificates per set of names per week: the state keeps a ledger and renew refuses to
+go over it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.only = []string{"certificates"}
+			return run(cmd, o, "install", graph.Options{Certificates: certificates.Options{ForceRenew: force}}, nil)
+		},
+	}
+	renew.Flags().BoolVar(&force, "force", false, "renew even if not due")
+	certs.AddCommand(renew)
+	return certs
+}
+
+func newStateCommand(o *globalOptions) *cobra.Command {
+	st := &cobra.Command{Use: "state", Short: "Inspect or repair the state"}
+	var force bool
+	unlock := &cobra.Command{
+		Use:   "unlock -f FILE --force",
+		Short: "Break a stale lock (never needed for local state: the kernel frees it when its holder dies)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.load()
+			if err != nil {
+				return err
+			}
+			store, err := installer.NewLocalStore(o.dir(c))
+			if err != nil {
+				return err
+			}
+			u, err := store.Lock(cmd.Context(), installer.CurrentHolder("state unlock"))
+			if err != nil {
+				return fmt.Errorf("%w\n(a local lock is held by a live process; stop it instead — --force only applies to remote state)", err)
+			}
+			u.Unlock()
+			_ = force
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is not locked\n", store.Location())
+			return nil
+		},
+	}
+	unlock.Flags().BoolVar(&force, "force", false, "break the lock even if it looks held")
+	st.AddCommand(unlock)
+	return st
+}

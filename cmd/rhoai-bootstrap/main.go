@@ -1,0 +1,104 @@
+// Command rhoai-bootstrap turns one cluster file into an OpenShift cluster on AWS running
+// OpenShift AI, managed by GitOps. This package only parses flags, picks the front-end
+// (TUI, text, JSON) and maps outcomes to exit codes; the phases do the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+)
+
+// Exit codes (documented in the README).
+const (
+	ExitOK          = 0
+	ExitFailed      = 1 // a phase failed; the same command resumes
+	ExitConfig      = 2 // invalid cluster file or command line; nothing was changed
+	ExitLocked      = 3 // another run holds the state lock
+	ExitInterrupted = 4 // Ctrl-C / SIGTERM; state saved, the same command resumes
+)
+
+// Set with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func codeOf(err error) int {
+	var ee *exitError
+	var inv *configs.InvalidError
+	var le *installer.LockedError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &inv):
+		return ExitConfig
+	case errors.As(err, &le):
+		return ExitLocked
+	case errors.Is(err, installer.ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	}
+	return ExitFailed
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCommand()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+	}
+	os.Exit(codeOf(err))
+}
+
+func newRootCommand() *cobra.Command {
+	o := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "rhoai-bootstrap",
+		Short: "Bootstrap OpenShift AI on AWS from one cluster file, managed by GitOps",
+		Long: `rhoai-bootstrap turns one declarative cluster file into an OpenShift cluster on AWS
+running Red Hat OpenShift AI, handed over to an Argo CD root application.
+
+Every phase is idempotent: run the same command again after a failure, a Ctrl-C or a kill,
+and it resumes from what the cluster and the state file say.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	o.bind(root)
+	root.AddCommand(
+		newValidateCommand(o),
+		newRenderCommand(o),
+		newPlanCommand(o),
+		newInstallCommand(o),
+		newStatusCommand(o),
+		newDestroyCommand(o),
+		newCertificatesCommand(o),
+		newStateCommand(o),
+		tui.NewInitCommand(),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "rhoai-bootstrap", version) },
+		},
+	)
+	return root
+}

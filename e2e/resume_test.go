@@ -1,0 +1,166 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+)
+
+// createsPerCluster counts `create cluster` invocations per infra ID.
+func createsPerCluster(t *testing.T, registry string) map[string]int {
+	t.Helper()
+	invs, err := fakeinstall.Registry{Dir: registry}.Invocations()
+	require.NoError(t, err)
+	n := map[string]int{}
+	for _, inv := range invs {
+		if inv.Command() == "create cluster" {
+			n[inv.InfraID]++
+		}
+	}
+	return n
+}
+
+func envInt(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// TestKillAndResume kills `install` with SIGKILL at seeded random moments, then checks that
+// one more run converges, that no cluster was ever created twice, that nothing is
+// duplicated, and that the certificates were ordered once.
+// RHOAI_E2E_SEED and RHOAI_E2E_KILLS (default 20) replay or change a run.
+func TestKillAndResume(t *testing.T) {
+	seed := envInt("RHOAI_E2E_SEED", time.Now().UnixNano())
+	kills := int(envInt("RHOAI_E2E_KILLS", 20))
+	t.Logf("seed %d (replay with RHOAI_E2E_SEED=%d), %d kills", seed, seed, kills)
+	rng := rand.New(rand.NewSource(seed))
+	r := rehearsal(t)
+	state := filepath.Join(r.WorkDir, "state")
+	env := r.Env()
+	args := append([]string{"install", "-f", r.Config(), "-o", "json"}, r.Flags(state)...)
+	// Kill moments are spread over a full run's length (about 15 s on the bed); runs that
+	// finish before their moment count as resumed without a kill.
+	window := time.Duration(envInt("RHOAI_E2E_KILL_WINDOW_MS", 15000)) * time.Millisecond
+	killed, completed := 0, 0
+	for attempt := 0; killed < kills && attempt < kills*3; attempt++ {
+		after := time.Duration(rng.Int63n(int64(window)))
+		cmd := r.Command(context.Background(), env, args...)
+		log, err := os.Create(filepath.Join(r.WorkDir, "run-"+strconv.Itoa(attempt)+".log"))
+		require.NoError(t, err)
+		cmd.Stdout, cmd.Stderr = log, log
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+			completed++
+		case <-time.After(after):
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			killed++
+		}
+		log.Close()
+	}
+	t.Logf("%d kills, %d runs finished before their kill moment", killed, completed)
+	require.Equal(t, kills, killed)
+
+	res := install(t, r, state, env)
+	requireSuccess(t, res)
+
+	for infraID, n := range createsPerCluster(t, r.Registry()) {
+		assert.LessOrEqual(t, n, 1, "create cluster started %d times for %s", n, infraID)
+	}
+	// Exactly one cluster is alive; any other was destroyed (a recreate after a kill
+	// during infrastructure).
+	clusters, err := fakeinstall.Registry{Dir: r.Registry()}.Clusters()
+	require.NoError(t, err)
+	alive := 0
+	for _, c := range clusters {
+		if !c.Destroyed && c.Started("infrastructure") {
+			alive++
+		}
+	}
+	assert.Equal(t, 1, alive, "one live cluster")
+	// No duplicate GPU MachineSets: exactly the pools' MachineSets of the live infra ID.
+	ms, err := dyn(t, r).Resource(msGVR).Namespace("openshift-machine-api").List(context.Background(), metav1.ListOptions{LabelSelector: "rhoai-bootstrap.io/gpu-pool"})
+	require.NoError(t, err)
+	assert.Len(t, ms.Items, 5, "local.yaml: t4-shared and l40-shared in 2 zones each, l40s-private in 1")
+	orders := ledgerOrders(t, state)
+	assert.Equal(t, 1, orders, "one ACME order across all kills")
+	t.Logf("chaos: %d kills, %d resumed, 0 duplicates, %d ACME orders", killed, killed+completed, orders)
+
+	since := time.Now()
+	res = install(t, r, state, env)
+	requireSuccess(t, res)
+	assert.Zero(t, res.Summary().Summary.Mutating)
+	assert.Zero(t, mutatingAuditEvents(t, r, since))
+}
+
+// TestInstallerFailuresRecover injects each installer failure once and checks the path
+// taken: exit 4 and 5 destroy and recreate within the run; exit 6 fails the run and the
+// next run waits for install-complete; exit 8 stops the run as interrupted and the next
+// run resumes. Each case ends with destroy, which must leave nothing of ours.
+func TestInstallerFailuresRecover(t *testing.T) {
+	r := rehearsal(t)
+	cases := []struct {
+		stage        string
+		firstExit    int
+		wantClusters int // infra IDs created in all
+	}{
+		{"infrastructure", 0, 2},
+		{"bootstrap", 0, 2},
+		{"install", 1, 1},
+		{"interrupted", 4, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.stage, func(t *testing.T) {
+			state := filepath.Join(r.WorkDir, "state-"+tc.stage)
+			registry := filepath.Join(r.WorkDir, "fake-aws-"+tc.stage)
+			env := r.Env("FAKE_OPENSHIFT_INSTALL_FAIL="+tc.stage, "FAKE_OPENSHIFT_INSTALL_FAIL_ONCE=1", "FAKE_OPENSHIFT_INSTALL_REGISTRY="+registry)
+			res := install(t, r, state, env)
+			require.Equal(t, tc.firstExit, res.Code, "first run; stderr: %s", res.Stderr)
+			if tc.firstExit != 0 {
+				res = install(t, r, state, env)
+				requireSuccess(t, res)
+			}
+			creates := createsPerCluster(t, registry)
+			assert.Len(t, creates, tc.wantClusters)
+			for id, n := range creates {
+				assert.Equal(t, 1, n, "create cluster for %s", id)
+			}
+			if tc.stage == "install" || tc.stage == "interrupted" {
+				invs, err := fakeinstall.Registry{Dir: registry}.Invocations()
+				require.NoError(t, err)
+				assert.Equal(t, "wait-for install-complete", invs[len(invs)-1].Command())
+			}
+			destroy(t, r, state, env, 0)
+			assertNothingOfOurs(t, r)
+		})
+	}
+}
+
+func destroy(t *testing.T, r *harness.Rehearsal, state string, env []string, want int, extra ...string) harness.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res := r.Run(ctx, env, append(append([]string{"destroy", "--yes", "-f", r.Config()}, r.Flags(state)...), extra...)...)
+	t.Logf("destroy exited %d in %s", res.Code, res.Duration.Round(100*time.Millisecond))
+	require.Equal(t, want, res.Code, "destroy; stderr: %s", res.Stderr)
+	return res
+}
