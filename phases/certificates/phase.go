@@ -573,4 +573,3 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	// The ledger and the ACME account stay: rate limits outlive the cluster.
 	return s.DeleteFile(ctx, pendingFile)
 }
-

@@ -7,7 +7,9 @@ import (
 )
 
 func TestDecide(t *testing.T) {
-	started := func(stage string, exit int) Progress { return Progress{CreateStarted: true, Stage: stage, LastExit: exit} }
+	started := func(stage string, exit int) Progress {
+		return Progress{CreateStarted: true, Stage: stage, LastExit: exit}
+	}
 	cases := []struct {
 		name      string
 		p         Progress

@@ -185,7 +185,7 @@ func cloneMachineSet(worker *unstructured.Unstructured, infraID string, pool con
 				"metadata": map[string]any{"labels": templateLabels},
 				"spec": map[string]any{
 					"metadata": map[string]any{"labels": map[string]any{
-						configs.AcceleratorLabel:        value,
+						configs.AcceleratorLabel:      value,
 						"node-role.kubernetes.io/gpu": "",
 					}},
 					"taints":       []any{map[string]any{"key": configs.GPUTaintKey, "value": value, "effect": "NoSchedule"}},

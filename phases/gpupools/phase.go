@@ -155,7 +155,9 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	// Stale objects first: a MachineAutoscaler before its MachineSet.
-	sort.SliceStable(pl.stale, func(i, j int) bool { return pl.stale[i].GetKind() == "MachineAutoscaler" && pl.stale[j].GetKind() != "MachineAutoscaler" })
+	sort.SliceStable(pl.stale, func(i, j int) bool {
+		return pl.stale[i].GetKind() == "MachineAutoscaler" && pl.stale[j].GetKind() != "MachineAutoscaler"
+	})
 	for _, o := range pl.stale {
 		if _, err := c.Delete(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
 			return err
