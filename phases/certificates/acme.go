@@ -107,6 +107,7 @@ func (p *phase) loadAccount(ctx context.Context, s *installer.Scope) (*account, 
 // returns the same account for the same key) and registers it once.
 func (p *phase) client(ctx context.Context, s *installer.Scope, register bool) (*lego.Client, *account, error) {
 	a := p.acme()
+	routeLegoLogs(s)
 	acct, err := p.loadAccount(ctx, s)
 	if err != nil {
 		return nil, nil, err

@@ -57,9 +57,11 @@ func (p *phase) Inputs() any {
 // CreateStarted reports whether the cluster phase has started `create cluster`: from then
 // on the install-config is consumed and GPU pool changes are day-2 work.
 func CreateStarted(s *installer.Scope) bool {
-	var started bool
-	ok, _ := s.Lookup("cluster", "createStarted", &started)
-	return ok && started
+	var prog struct {
+		CreateStarted bool `json:"createStarted"`
+	}
+	ok, _ := s.Lookup("cluster", "progress", &prog)
+	return ok && prog.CreateStarted
 }
 
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {

@@ -99,6 +99,9 @@ func LoadConfig(kubeconfig, context string) (*rest.Config, error) {
 func Connect(cfg *rest.Config, o Options) (*Clients, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 50, 100
+	// API warnings (deprecations, finalizer naming advice) would be printed by klog to
+	// stderr, through the TUI; they are not actionable for people running the bootstrap.
+	cfg.WarningHandler = rest.NoWarnings{}
 	cfg.UserAgent = o.UserAgent
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "rhoai-bootstrap"
