@@ -262,6 +262,28 @@ var clusterScopedKinds = map[string]bool{"Namespace": true, "ClusterRole": true,
 // runs here), marks them with the tracking id, and prunes tracked children no longer rendered
 // when the sync policy prunes.
 func (s *Simulator) applyChildren(ctx context.Context, app *unstructured.Unstructured, objs []*unstructured.Unstructured) error {
+	// AppProjects first: child Applications name them, and Argo CD applies them like any
+	// other rendered object (sync wave -10 in the payload).
+	for _, obj := range objs {
+		if gvk := obj.GroupVersionKind(); gvk.Group != "argoproj.io" || gvk.Kind != "AppProject" {
+			continue
+		}
+		proj := obj.DeepCopy()
+		unstructured.RemoveNestedField(proj.Object, "status")
+		if proj.GetNamespace() == "" {
+			proj.SetNamespace(app.GetNamespace())
+		}
+		ann := proj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[trackingAnnotation] = fmt.Sprintf("%s:argoproj.io/AppProject:%s/%s", app.GetName(), proj.GetNamespace(), proj.GetName())
+		proj.SetAnnotations(ann)
+		if _, err := s.res(gvrAppProject, proj.GetNamespace()).Apply(ctx, proj.GetName(), proj,
+			metav1.ApplyOptions{FieldManager: mgrArgoApply, Force: true}); err != nil {
+			return fmt.Errorf("apply AppProject %s of %s: %w", proj.GetName(), app.GetName(), err)
+		}
+	}
 	rendered := map[string]bool{}
 	for _, obj := range objs {
 		if !isApp(obj) {

@@ -110,7 +110,14 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if sy, h, _ := health(app); sy != "Synced" || h != "Healthy" {
 		return installer.Pending(fmt.Sprintf("Application %s: %s/%s", AppName, nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))), nil
 	}
-	return installer.Done("Application " + AppName + " Synced and Healthy"), nil
+	children, unhealthy, err := p.children(ctx, c)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	if len(unhealthy) > 0 {
+		return installer.Pending(fmt.Sprintf("%d of %d child applications not Synced and Healthy (first: %s)", len(unhealthy), children, unhealthy[0])), nil
+	}
+	return installer.Done(fmt.Sprintf("Application %s and its %d children Synced and Healthy", AppName, children)), nil
 }
 
 func nonEmpty(s, def string) string {
@@ -138,11 +145,19 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if msg != "" {
 			status += ": " + msg
 		}
-		return sy == "Synced" && h == "Healthy", status, nil
+		if sy != "Synced" || h != "Healthy" {
+			return false, status, nil
+		}
+		// Argo CD counts children whose health is Missing or Unknown as fine; we do not.
+		n, unhealthy, err := p.children(ctx, c)
+		if err != nil || len(unhealthy) > 0 {
+			return false, fmt.Sprintf("%d of %d child applications not ready (first: %s)", len(unhealthy), n, first(unhealthy)), err
+		}
+		return true, "", nil
 	})
 	var te *kube.TimeoutError
 	if errors.As(err, &te) {
-		children, cerr := p.unhealthyChildren(ctx, c)
+		_, children, cerr := p.children(ctx, c)
 		if cerr != nil {
 			return fmt.Errorf("%w (listing its child applications failed: %v)", err, cerr)
 		}
@@ -153,22 +168,31 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	return err
 }
 
-// unhealthyChildren lists the Applications the root app manages that are not Synced and
-// Healthy, each with its status and message.
-func (p *phase) unhealthyChildren(ctx context.Context, c *kube.Clients) ([]string, error) {
+func first(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+// children counts the Applications the root app manages and lists those that are not
+// Synced and Healthy, each with its status and message.
+func (p *phase) children(ctx context.Context, c *kube.Clients) (int, []string, error) {
 	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	list, err := ri.List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	var out []string
+	n := 0
 	for _, app := range list.Items {
 		if app.GetName() == AppName || !childOf(&app, AppName) {
 			continue
 		}
+		n++
 		sy, h, msg := health(&app)
 		if sy == "Synced" && h == "Healthy" {
 			continue
@@ -180,7 +204,7 @@ func (p *phase) unhealthyChildren(ctx context.Context, c *kube.Clients) ([]strin
 		out = append(out, line)
 	}
 	sort.Strings(out)
-	return out, nil
+	return n, out, nil
 }
 
 // childOf reports whether Argo CD tracks app as a resource of the parent application
