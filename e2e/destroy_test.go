@@ -70,10 +70,14 @@ func assertNothingOfOurs(t *testing.T, r *harness.Rehearsal) {
 	d := dyn(t, r)
 	for _, o := range ours {
 		var err error
+		var u *unstructured.Unstructured
 		if o.namespace == "" {
-			_, err = d.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
+			u, err = d.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
 		} else {
-			_, err = d.Resource(o.gvr).Namespace(o.namespace).Get(ctx, o.name, metav1.GetOptions{})
+			u, err = d.Resource(o.gvr).Namespace(o.namespace).Get(ctx, o.name, metav1.GetOptions{})
+		}
+		if err == nil && u.GetDeletionTimestamp() != nil && len(u.GetFinalizers()) == 0 {
+			continue // being deleted, nothing holds it
 		}
 		assert.True(t, apierrors.IsNotFound(err) || kube.IsNotServed(err) || strings.Contains(errString(err), "the server could not find the requested resource"),
 			"%s %s/%s still exists (%v)", o.gvr.Resource, o.namespace, o.name, err)
@@ -111,8 +115,9 @@ func errString(err error) string {
 }
 
 // TestDestroyReportsStuckFinalizer installs, makes one child application hang on its
-// finalizer, and checks that destroy names it and removes everything else, then that a
-// second destroy finishes once the finalizer is released.
+// finalizer, and checks that destroy names it, keeps what must outlive it (Argo CD, the
+// cluster) and exits non-zero; then that once the finalizer is released, destroy again
+// finishes and leaves nothing of ours.
 func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	r := rehearsal(t)
 	state := filepath.Join(r.WorkDir, "state")
@@ -128,14 +133,24 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 		}
 	}
 	assert.True(t, found, "destroy names the stuck application and its finalizer")
-	// The cluster itself was destroyed all the same.
+	sum := res.Summary().Summary
+	assert.Equal(t, "failed", sum.Phases["root-app"])
+	assert.Equal(t, "blocked", sum.Phases["gitops-operator"], "Argo CD outlives the stuck application")
+	assert.Equal(t, "blocked", sum.Phases["cluster"])
+	assert.Equal(t, "blocked", sum.Phases["oauth"], "root-app depends on oauth: kept too")
 	clusters, err := r.RegistryClusters()
+	require.NoError(t, err)
+	for _, c := range clusters {
+		assert.False(t, c.Destroyed, "cluster %s kept while something is stuck", c.InfraID)
+	}
+
+	r.Sim.ReleaseFinalizers(stuck)
+	res = destroy(t, r, state, env, 0)
+	clusters, err = r.RegistryClusters()
 	require.NoError(t, err)
 	for _, c := range clusters {
 		assert.True(t, c.Destroyed, "cluster %s destroyed", c.InfraID)
 	}
-	r.Sim.ReleaseFinalizers(stuck)
-	destroy(t, r, state, env, 0)
 	assertNothingOfOurs(t, r)
 }
 

@@ -134,6 +134,9 @@ func TestInstallerFailuresRecover(t *testing.T) {
 			registry := filepath.Join(r.WorkDir, "fake-aws-"+tc.stage)
 			env := r.Env("FAKE_OPENSHIFT_INSTALL_FAIL="+tc.stage, "FAKE_OPENSHIFT_INSTALL_FAIL_ONCE=1", "FAKE_OPENSHIFT_INSTALL_REGISTRY="+registry)
 			res := install(t, r, state, env)
+			if res.Code != tc.firstExit {
+				requireSuccess(t, res) // prints the failed phases
+			}
 			require.Equal(t, tc.firstExit, res.Code, "first run; stderr: %s", res.Stderr)
 			if tc.firstExit != 0 {
 				res = install(t, r, state, env)
@@ -161,6 +164,13 @@ func destroy(t *testing.T, r *harness.Rehearsal, state string, env []string, wan
 	defer cancel()
 	res := r.Run(ctx, env, append(append([]string{"destroy", "--yes", "-f", r.Config()}, r.Flags(state)...), extra...)...)
 	t.Logf("destroy exited %d in %s", res.Code, res.Duration.Round(100*time.Millisecond))
+	if res.Code != want {
+		for _, e := range res.Events {
+			if e.Error != "" {
+				t.Logf("%s %s: %s", e.Type, e.Phase, e.Error)
+			}
+		}
+	}
 	require.Equal(t, want, res.Code, "destroy; stderr: %s", res.Stderr)
 	return res
 }

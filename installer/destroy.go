@@ -10,8 +10,9 @@ import (
 
 // Destroy walks the graph backwards: a phase is destroyed once every phase that depends on
 // it has been. Phases with nothing recorded are skipped (we remove only what we made). A
-// failed destroy does not stop the others: a teardown should remove as much as it can and
-// then say exactly what is left; the failure is reported and the command exits non-zero.
+// failed destroy blocks the phases it depends on — Argo CD must outlive an application
+// stuck on its finalizer, or nothing could ever finish that cascade — and independent
+// branches go on. Running destroy again resumes, like install.
 func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
 	ex, order, sel, lock, err := r.open(ctx, "destroy")
 	if err != nil {
@@ -46,6 +47,19 @@ func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
 			set := func(o Outcome) { mu.Lock(); results[p.Name()] = o; mu.Unlock() }
 			for _, d := range dependents[p.Name()] {
 				<-doneCh[d]
+			}
+			mu.Lock()
+			var blockers []string
+			for _, d := range dependents[p.Name()] {
+				if o := results[d]; o == OutcomeFailed || o == OutcomeBlocked || o == OutcomeInterrupted {
+					blockers = append(blockers, d)
+				}
+			}
+			mu.Unlock()
+			if len(blockers) > 0 {
+				set(OutcomeBlocked)
+				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "kept: " + strings.Join(blockers, ", ") + " could not be removed"})
+				return
 			}
 			if !sel[p.Name()] {
 				set(OutcomeSkipped)

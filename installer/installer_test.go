@@ -373,3 +373,28 @@ func TestClusterMismatch(t *testing.T) {
 	_, err = r.Install(context.Background())
 	require.ErrorContains(t, err, `belongs to cluster "c1"`)
 }
+
+func TestDestroyFailureKeepsDependencies(t *testing.T) {
+	w := newWorld()
+	phases := diamond(w)
+	r, _, _ := newRunner(t, phases)
+	_, err := r.Install(context.Background())
+	require.NoError(t, err)
+	orig := phases[1]
+	r.Phases[1] = &failingDestroy{fakePhase: *orig.(*fakePhase)}
+	sum, err := r.Destroy(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, OutcomeFailed, sum.Phases["b"])
+	assert.Equal(t, OutcomeBlocked, sum.Phases["a"], "a outlives b, which still needs it")
+	assert.Equal(t, OutcomeDestroyed, sum.Phases["c"], "independent branches go on")
+	// Once b can be removed, a second destroy finishes the job.
+	r.Phases[1] = orig
+	sum, err = r.Destroy(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeDestroyed, sum.Phases["a"])
+	assert.Equal(t, OutcomeSkipped, sum.Phases["c"], "nothing left of c")
+}
+
+type failingDestroy struct{ fakePhase }
+
+func (f *failingDestroy) Destroy(context.Context, *Scope) error { return errors.New("stuck") }

@@ -142,6 +142,19 @@ func (e *Env) Kube(ctx context.Context, s *installer.Scope) (*kube.Clients, erro
 	return c, nil
 }
 
+// KubeForDestroy returns the cluster's clients for a teardown, or gone=true when there is
+// no cluster to talk to any more (destroyed by an earlier, interrupted destroy): what the
+// phase made went with it.
+func (e *Env) KubeForDestroy(ctx context.Context, s *installer.Scope) (c *kube.Clients, gone bool, err error) {
+	c, err = e.Kube(ctx, s)
+	var blocked *installer.BlockedError
+	if errors.As(err, &blocked) {
+		s.Progress("the cluster is gone: nothing left to remove")
+		return nil, true, nil
+	}
+	return c, false, err
+}
+
 // ResetKube drops cached clients, after the kubeconfig changed (new CA bundle).
 func (e *Env) ResetKube() {
 	e.mu.Lock()

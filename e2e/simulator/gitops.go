@@ -85,7 +85,9 @@ func (s *Simulator) syncGitOpsOperator(ctx context.Context, _ string) (time.Dura
 }
 
 // defaultInstanceDisabled reads DISABLE_DEFAULT_ARGOCD_INSTANCE from the GitOps operator's
-// Subscription spec.config.env, where OLM passes it to the operator's deployment.
+// Subscription spec.config.env, where OLM passes it to the operator's deployment. With the
+// Subscription deleted (uninstall in progress) the deployment keeps the env it had, so the
+// last value seen stands.
 func (s *Simulator) defaultInstanceDisabled(ctx context.Context) (bool, error) {
 	for _, ns := range gitopsOperatorNamespaces {
 		subs, err := s.list(ctx, gvrSubscription, ns)
@@ -96,15 +98,22 @@ func (s *Simulator) defaultInstanceDisabled(ctx context.Context) (bool, error) {
 			if nestedStr(&sub, "spec", "name") != gitopsPackage {
 				continue
 			}
+			disabled := false
 			env, _, _ := unstructured.NestedSlice(sub.Object, "spec", "config", "env")
 			for _, e := range env {
 				if m := asMap(e); m["name"] == "DISABLE_DEFAULT_ARGOCD_INSTANCE" && strings.EqualFold(str(m["value"]), "true") {
-					return true, nil
+					disabled = true
 				}
 			}
+			s.mu.Lock()
+			s.argoDisabled = disabled
+			s.mu.Unlock()
+			return disabled, nil
 		}
 	}
-	return false, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.argoDisabled, nil
 }
 
 // syncArgoCD is argocd-operator for one ArgoCD: it renders argocd-cm from the spec and

@@ -21,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"sync"
 	"time"
 
@@ -84,6 +86,7 @@ type Options struct {
 // Simulator runs the simulated controllers against one API server.
 type Simulator struct {
 	dyn     dynamic.Interface
+	typed   kubernetes.Interface
 	watches []*watcher
 
 	subs, csvs, gitops, argocds, apps, clusterOps, ingress, apiserver, oauth, machineSets *loop
@@ -95,6 +98,8 @@ type Simulator struct {
 	appStates map[string]*appState
 	warned    map[string]bool
 	runCtx    context.Context
+	// argoDisabled is the GitOps operator's last seen DISABLE_DEFAULT_ARGOCD_INSTANCE.
+	argoDisabled bool
 }
 
 // New prepares a Simulator; nothing talks to the API server until Run.
@@ -117,6 +122,9 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 		return nil, fmt.Errorf("simulator: dynamic client: %w", err)
 	}
 	s.dyn = dyn
+	if s.typed, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("simulator: client: %w", err)
+	}
 	s.setOptions(opts)
 
 	s.subs = newLoop("olm-subscriptions", 2, s.syncSubscription)
@@ -155,6 +163,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 	for _, name := range []string{coIngress, coKubeAPIServer, coAuthentication} {
 		s.clusterOps.add(name)
 	}
+	wg.Go(func() { wait.UntilWithContext(ctx, s.finalizeNamespaces, 500*time.Millisecond) })
 	<-ctx.Done()
 	for _, w := range s.watches {
 		w.stop()

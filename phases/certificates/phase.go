@@ -501,8 +501,8 @@ func (p *phase) trustChain(ctx context.Context, s *installer.Scope, b pemBundle)
 // Destroy restores the ingress controller's and API server's previous certificates,
 // removes our secrets and, with --revoke, revokes the certificate.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
 		return err
 	}
 	if p.env.Revoke && p.env.Cluster.Spec.Certificates != nil {

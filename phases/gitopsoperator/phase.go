@@ -242,16 +242,34 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 // the OperatorGroup and the namespace we created. The root-app phase has removed the
 // applications by then (it depends on this phase, so it is destroyed first).
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
 		return err
 	}
 	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
-	if err := c.DeleteAndWait(ctx, s, argoGVK, ArgoNS, ArgoName, t, strip); err != nil && !kube.IsNotServed(err) {
-		return err
-	}
 	sub, err := c.Get(ctx, subGVK, OperatorNS, Package)
 	if err != nil {
+		return err
+	}
+	// The operator recreates a deleted default instance; the documented way to remove it
+	// is to tell the operator so, and let it delete the instance itself.
+	if sub != nil && p.env.Cluster.Spec.GitOps != nil {
+		if argo, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName); err == nil && argo != nil {
+			disable := p.olmObjects()[2]
+			if err := unstructured.SetNestedSlice(disable.Object, []any{map[string]any{"name": "DISABLE_DEFAULT_ARGOCD_INSTANCE", "value": "true"}}, "spec", "config", "env"); err != nil {
+				return err
+			}
+			if err := c.ApplyOne(ctx, disable); err != nil {
+				return err
+			}
+			s.Changed(installer.Change{Action: installer.Update, Target: "Subscription " + OperatorNS + "/" + Package, Detail: "DISABLE_DEFAULT_ARGOCD_INSTANCE=true"})
+			_ = kube.Wait(ctx, s, "the operator to remove ArgoCD "+ArgoNS+"/"+ArgoName, t, func(ctx context.Context) (bool, string, error) {
+				a, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName)
+				return a == nil, "still there", err
+			})
+		}
+	}
+	if err := c.DeleteAndWait(ctx, s, argoGVK, ArgoNS, ArgoName, t, strip); err != nil && !kube.IsNotServed(err) {
 		return err
 	}
 	csvName := ""

@@ -2,7 +2,6 @@ package gpupools
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -197,12 +196,8 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 // Destroy removes every GPU MachineSet and MachineAutoscaler we labelled, and the
 // ClusterAutoscaler when it carries our label.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
-		var blocked *installer.BlockedError
-		if errors.As(err, &blocked) {
-			return nil
-		}
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
 		return err
 	}
 	sel := labels.Set{ManagedByLabel: ManagedBy}.String()

@@ -26,7 +26,9 @@ func (e *StuckError) Error() string {
 		e.Kind, Ref(e.Namespace, e.Name), strings.Join(e.Finalizers, ", "))
 }
 
-// DeleteAndWait deletes an object (foreground) and waits until it is gone. When it is still
+// DeleteAndWait deletes an object and waits until it is gone. Deletion is in the
+// background: owned objects are the garbage collector's business, and an object's own
+// finalizers (Argo CD's cascade, operators' cleanup) are what we wait for. When it is still
 // there after the timeout because of finalizers, it removes them if strip is set, or
 // returns a *StuckError naming kind/namespace/name/finalizers.
 func (c *Clients) DeleteAndWait(ctx context.Context, s *installer.Scope, gvk schema.GroupVersionKind, namespace, name string, timeout time.Duration, strip bool) error {
@@ -34,7 +36,7 @@ func (c *Clients) DeleteAndWait(ctx context.Context, s *installer.Scope, gvk sch
 	if err != nil || live == nil {
 		return err
 	}
-	sent, err := c.Delete(ctx, gvk, namespace, name, metav1.DeletePropagationForeground)
+	sent, err := c.Delete(ctx, gvk, namespace, name, metav1.DeletePropagationBackground)
 	if err != nil {
 		return err
 	}

@@ -114,8 +114,10 @@ func conditionSince(u *unstructured.Unstructured, condType string, t time.Time) 
 // WaitRollout waits for a ClusterOperator to roll out a change made at `since`: its
 // Progressing condition must have moved since then and be False again, with Available
 // True. An operator that shows no reaction within grace is taken to have found nothing to
-// roll out (some changes need none), as long as it is Available and not Progressing.
+// roll out (some changes need none), as long as it is Available and not Progressing. The
+// grace is at most a quarter of the timeout.
 func (c *Clients) WaitRollout(ctx context.Context, s *installer.Scope, operator string, since time.Time, timeout, grace time.Duration) error {
+	grace = min(grace, timeout/4)
 	return Wait(ctx, s, "ClusterOperator "+operator+" to roll out the change", timeout, func(ctx context.Context) (bool, string, error) {
 		co, err := c.Get(ctx, coGVK, "", operator)
 		if err != nil || co == nil {

@@ -293,8 +293,8 @@ func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube
 // Destroy removes our identity provider (restoring what was there under that name), the
 // client secret and the admins' binding. A removed kubeadmin cannot be brought back.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
 		return err
 	}
 	if g := p.spec(); g != nil && g.Google != nil {

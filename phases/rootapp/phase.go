@@ -220,8 +220,8 @@ func childOf(app *unstructured.Unstructured, parent string) bool {
 // delete the child applications and what they deployed first), waits for it and its
 // children, then removes the controller's RBAC.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
 		return err
 	}
 	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
