@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -287,9 +286,7 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if err := c.DeleteAndWait(ctx, s, ogGVK, OperatorNS, OperatorNS, t, strip); err != nil {
 		return err
 	}
-	if _, err := c.Delete(ctx, nsGVK, "", OperatorNS, metav1.DeletePropagationBackground); err != nil {
-		return err
-	}
-	s.Changed(installer.Change{Action: installer.Delete, Target: "Namespace " + OperatorNS})
-	return nil
+	// Wait for the namespace to go, so an install right after a destroy does not meet a
+	// terminating namespace.
+	return c.DeleteAndWait(ctx, s, nsGVK, "", OperatorNS, t, strip)
 }
