@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
@@ -59,6 +61,9 @@ func codeOf(err error) int {
 }
 
 func main() {
+	// client-go logs through klog to stderr (discovery retries, throttling); that would
+	// tear through the TUI and mix with JSON output. Our own events say what matters.
+	klog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCommand()

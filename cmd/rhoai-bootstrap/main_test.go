@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// run executes the CLI in-process and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		out.WriteString(err.Error())
+	}
+	return codeOf(err), out.String()
+}
+
+func TestValidate(t *testing.T) {
+	code, out := runCLI(t, "validate", "-f", "../../configs/examples/dev.yaml")
+	assert.Equal(t, ExitOK, code, out)
+	assert.Contains(t, out, `"L40" is read as L4`)
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(`apiVersion: rhoai-bootstrap.io/v1alpha1
+kind: Cluster
+metadata: {name: demo}
+spec:
+  platform: {aws: {region: us-east-1, zones: [us-east-1a]}}
+  openshift: {pullSecretFile: ps.json}
+  gpuPools:
+    - {name: v100, gpu: V100, min: 0, max: 1}
+    - {name: t4, gpu: T4, min: 0, max: -2}
+  oauth: {google: {clientID: x, clientSecret: "plain-text-secret"}}
+`), 0o600))
+	code, out = runCLI(t, "validate", "-f", bad)
+	assert.Equal(t, ExitConfig, code)
+	for _, want := range []string{
+		`spec.gpuPools[0].gpu: Unsupported value: "V100"`,
+		`spec.gpuPools[1].max: Invalid value: -2`,
+		`spec.baseDomain: Required value`,
+		`spec.oauth.google.clientSecret: Forbidden`,
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "plain-text-secret")
+}
+
+func TestDestroyRefusesWithoutYesOffTerminal(t *testing.T) {
+	code, out := runCLI(t, "destroy", "-f", "../../configs/examples/dev.yaml", "--state-dir", t.TempDir())
+	assert.Equal(t, ExitConfig, code)
+	assert.Contains(t, out, "destroy needs --yes")
+}
+
+func TestUnknownPhaseIsAUsageError(t *testing.T) {
+	t.Setenv("GOOGLE_CLIENT_SECRET", "x-secret")
+	code, out := runCLI(t, "plan", "-f", "../../configs/examples/dev.yaml", "--state-dir", t.TempDir(), "--only", "nope")
+	assert.Equal(t, ExitFailed, code)
+	assert.Contains(t, out, `unknown phase "nope"`)
+}
+
+// TestRenderIsAcceptedByTheInstaller renders install-config.yaml and has the (fake,
+// contract-honouring) openshift-install consume it; then renders again with the worker
+// MachineSets it generated, which adds the GPU MachineSets.
+func TestRenderIsAcceptedByTheInstaller(t *testing.T) {
+	dir := t.TempDir()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".pull-secret"), []byte(`{"auths":{"registry.example.invalid":{"auth":"eDp5"}}}`), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte("ssh-ed25519 AAAAC3Nza test@example\n"), 0o644))
+	code, out := runCLI(t, "render", "-f", "../../configs/examples/dev.yaml", "--dir", dir)
+	require.Equal(t, ExitOK, code, out)
+	ic, err := os.ReadFile(filepath.Join(dir, "install-config.yaml"))
+	require.NoError(t, err)
+	for _, want := range []string{"name: rhoai-dev", "baseDomain: example.com", "region: us-west-2", "- us-west-2a", "type: m6i.4xlarge", "registry.example.invalid", "sshKey: ssh-ed25519"} {
+		assert.Contains(t, string(ic), want)
+	}
+	assert.FileExists(t, filepath.Join(dir, "openshift", "99_rhoai-bootstrap_clusterautoscaler_default.yaml"))
+
+	bin := filepath.Join(t.TempDir(), "openshift-install")
+	build := exec.Command("go", "build", "-o", bin, "../../e2e/cmd/openshift-install")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the fake installer: %v\n%s", err, b)
+	}
+	inst := exec.Command(bin, "create", "manifests", "--dir", dir)
+	inst.Env = append(os.Environ(), "FAKE_OPENSHIFT_INSTALL_REGISTRY="+filepath.Join(t.TempDir(), "reg"))
+	b, err := inst.CombinedOutput()
+	require.NoError(t, err, "openshift-install create manifests: %s", b)
+
+	code, out = runCLI(t, "render", "-f", "../../configs/examples/dev.yaml", "--dir", dir)
+	require.Equal(t, ExitOK, code, out)
+	ms, err := filepath.Glob(filepath.Join(dir, "openshift", "99_rhoai-bootstrap_machineset_*.yaml"))
+	require.NoError(t, err)
+	// dev.yaml: 4 pools over 2 zones (max ≥ 2) + l40s over 2 zones + a100/h100 in one zone.
+	assert.Len(t, ms, 10, strings.Join(ms, "\n"))
+}
