@@ -30,10 +30,13 @@ func (s *Scope) Debugf(format string, args ...any) {
 	s.ex.bus.Emit(Event{Type: Progress, Action: s.ex.action, Phase: s.phase, Message: fmt.Sprintf(format, args...), Debug: true})
 }
 
-// Waiting says what the phase waits on now and until when at most, as in
-// "waiting up to 10m (until 10:32) for CSV openshift-gitops-operator.v1.16.2: Installing".
+// Waiting says what the phase waits on now and until when at most. The event's message
+// reads like openshift-install's: "waiting up to 10m0s (until 10:32:05) for CSV
+// openshift-gitops-operator.v1.16.2: Installing"; Waiting.On keeps just the object part
+// for front-ends that show the deadline themselves.
 func (s *Scope) Waiting(on string, until time.Time) {
-	s.ex.bus.Emit(Event{Type: WaitingOn, Action: s.ex.action, Phase: s.phase, Message: on, Waiting: &Waiting{On: on, Until: until}})
+	msg := fmt.Sprintf("waiting up to %s (until %s) for %s", time.Until(until).Round(time.Second), until.Format("15:04:05"), on)
+	s.ex.bus.Emit(Event{Type: WaitingOn, Action: s.ex.action, Phase: s.phase, Message: msg, Waiting: &Waiting{On: on, Until: until}})
 }
 
 // Changed reports one change the phase just made.

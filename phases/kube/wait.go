@@ -46,11 +46,11 @@ func Wait(ctx context.Context, s *installer.Scope, what string, timeout time.Dur
 		}
 		if first || status != last {
 			if s != nil {
-				msg := fmt.Sprintf("waiting up to %s (until %s) for %s", timeout.Round(time.Second), until.Format("15:04:05"), what)
+				on := what
 				if status != "" {
-					msg += ": " + status
+					on += ": " + status
 				}
-				s.Waiting(msg, until)
+				s.Waiting(on, until)
 			}
 			first, last = false, status
 		}
