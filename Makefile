@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 40m
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build testbin test unit e2e demo lint fuzz bench chaos clean
+.PHONY: all build testbin test unit e2e demo lint fuzz clean
 
 all: build
 
@@ -44,7 +44,7 @@ lint:
 
 # The config decoder fuzz target (60 s).
 fuzz:
-	$(GO) test ./configs -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./configs -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 5s
 
 clean:
 	rm -rf $(BIN)

@@ -71,6 +71,16 @@ func (o *globalOptions) dir(c *configs.Cluster) string {
 	return filepath.Join(".rhoai-bootstrap", c.Metadata.Name)
 }
 
+// store loads the cluster file and opens its state store.
+func (o *globalOptions) store() (*configs.Cluster, *installer.LocalStore, error) {
+	c, err := o.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := installer.NewLocalStore(o.dir(c))
+	return c, st, err
+}
+
 // interactive reports whether the TUI may run.
 func (o *globalOptions) interactive() bool {
 	if o.nonInteractive || o.output != "text" || os.Getenv("CI") == "true" {
@@ -92,15 +102,11 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	if o.output != "text" && o.output != "json" {
 		return nil, &exitError{code: ExitConfig, err: fmt.Errorf("--output %q: use text or json", o.output)}
 	}
-	c, err := o.load()
+	c, store, err := o.store()
 	if err != nil {
 		return nil, err
 	}
 	dir := o.dir(c)
-	store, err := installer.NewLocalStore(dir)
-	if err != nil {
-		return nil, err
-	}
 	kube.PollInterval = o.pollInterval
 	env := &phases.Env{Cluster: c, WorkDir: dir, Timeouts: phases.DefaultTimeouts.Scale(o.timeoutFactor), Counter: &kube.Counter{}}
 	if configure != nil {

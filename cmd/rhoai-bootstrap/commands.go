@@ -203,11 +203,7 @@ func newStatusCommand(o *globalOptions) *cobra.Command {
 		Short: "Show each phase's last outcome from the state file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.load()
-			if err != nil {
-				return err
-			}
-			store, err := installer.NewLocalStore(o.dir(c))
+			c, store, err := o.store()
 			if err != nil {
 				return err
 			}
@@ -316,32 +312,29 @@ go over it.`,
 }
 
 func newStateCommand(o *globalOptions) *cobra.Command {
-	st := &cobra.Command{Use: "state", Short: "Inspect or repair the state"}
-	var force bool
+	st := &cobra.Command{Use: "state", Short: "Inspect the state"}
 	unlock := &cobra.Command{
-		Use:   "unlock -f FILE --force",
-		Short: "Break a stale lock (never needed for local state: the kernel frees it when its holder dies)",
-		Args:  cobra.NoArgs,
+		Use:   "unlock -f FILE",
+		Short: "Check the state lock (a local lock is never stale: the kernel frees it when its holder dies)",
+		Long: `unlock tells whether the state is locked, and by whom. The local state's lock is a
+flock(2) that the kernel releases when its holder exits, even by kill -9, so there is
+nothing to break; stop the holder instead. Breaking a remote (S3) lock with --force comes
+with the remote state backend.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.load()
-			if err != nil {
-				return err
-			}
-			store, err := installer.NewLocalStore(o.dir(c))
+			_, store, err := o.store()
 			if err != nil {
 				return err
 			}
 			u, err := store.Lock(cmd.Context(), installer.CurrentHolder("state unlock"))
 			if err != nil {
-				return fmt.Errorf("%w\n(a local lock is held by a live process; stop it instead — --force only applies to remote state)", err)
+				return err
 			}
 			u.Unlock()
-			_ = force
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is not locked\n", store.Location())
 			return nil
 		},
 	}
-	unlock.Flags().BoolVar(&force, "force", false, "break the lock even if it looks held")
 	st.AddCommand(unlock)
 	return st
 }
