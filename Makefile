@@ -23,14 +23,14 @@ testbin:
 
 # Everything: unit tests, and the end-to-end suites on the real test bed.
 test: lint testbin
-	$(GO) test -tags e2e -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -tags e2e -count=1 -parallel 3 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only (no test bed).
 unit:
 	$(GO) test -count=1 ./...
 
 e2e: testbin
-	$(GO) test -tags e2e -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
+	$(GO) test -tags e2e -count=1 -parallel 3 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 # A full bootstrap rehearsal on the local test bed: starts the bed, runs
 # `rhoai-bootstrap install -f configs/examples/local.yaml`, prints where things are.

@@ -119,6 +119,7 @@ func mutatingAuditEvents(t *testing.T, r *harness.Rehearsal, since time.Time) in
 }
 
 func TestFreshInstallThenConvergedRerun(t *testing.T) {
+	t.Parallel() // each test has its own bed on its own ports
 	r := rehearsal(t)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()

@@ -48,6 +48,7 @@ func envInt(name string, def int64) int64 {
 // duplicated, and that the certificates were ordered once.
 // RHOAI_E2E_SEED and RHOAI_E2E_KILLS (default 20) replay or change a run.
 func TestKillAndResume(t *testing.T) {
+	t.Parallel() // each test has its own bed on its own ports
 	seed := envInt("RHOAI_E2E_SEED", time.Now().UnixNano())
 	kills := int(envInt("RHOAI_E2E_KILLS", 20))
 	t.Logf("seed %d (replay with RHOAI_E2E_SEED=%d), %d kills", seed, seed, kills)
@@ -127,6 +128,7 @@ func TestKillAndResume(t *testing.T) {
 // next run waits for install-complete; exit 8 stops the run as interrupted and the next
 // run resumes. Each case ends with destroy, which must leave nothing of ours.
 func TestInstallerFailuresRecover(t *testing.T) {
+	t.Parallel() // each test has its own bed on its own ports
 	r := rehearsal(t)
 	cases := []struct {
 		stage        string
