@@ -398,9 +398,8 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 		}
 		return in.fail(rec, StageBootstrap, ExitBootstrap, summary, fmt.Sprintf("Bootstrap failed to complete: %v", cause))
 	}
-
-	info("Waiting up to %v (until %s) for the Kubernetes API at %s...", apiTimeout, until(in.now(), apiTimeout), apiURL)
-	if rec.Reached(StageBootstrap) {
+	// connect waits for the (bed's) API behind auth/kubeconfig, as the real installer does.
+	connect := func() (*kubeClient, error) {
 		kube, err := newKubeClient(in.path("auth", "kubeconfig"))
 		if err != nil {
 			return nil, err
@@ -415,6 +414,11 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 		info("API %s up", version)
 		info("Waiting up to %v (until %s) for bootstrapping to complete...", bootstrapTimeout, until(in.now(), bootstrapTimeout))
 		return kube, nil
+	}
+
+	info("Waiting up to %v (until %s) for the Kubernetes API at %s...", apiTimeout, until(in.now(), apiTimeout), apiURL)
+	if rec.Reached(StageBootstrap) {
+		return connect()
 	}
 
 	if err := in.begin(rec, StageBootstrap); err != nil {
@@ -452,19 +456,10 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 	if err := in.reg.save(rec, in.now().UTC()); err != nil {
 		return nil, err
 	}
-	kube, err := newKubeClient(in.path("auth", "kubeconfig"))
+	kube, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	version, err := kube.waitForAPI(ctx, 30*time.Second)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, in.interrupt(rec, StageBootstrap)
-		}
-		return nil, failBootstrap(err, false)
-	}
-	info("API %s up", version)
-	info("Waiting up to %v (until %s) for bootstrapping to complete...", bootstrapTimeout, until(in.now(), bootstrapTimeout))
 	refs, err := kube.applyFiles(ctx, st.consumedFiles(), in.log)
 	rec.Applied = mergeRefs(rec.Applied, refs)
 	if serr := in.reg.save(rec, in.now().UTC()); serr != nil {

@@ -132,18 +132,7 @@ func writePebbleConfig(path, certs string, listen, mgmt, httpPort, tlsPort int, 
 
 // httpOK reports whether url answers 200.
 func httpOK(client *http.Client, url string) func(context.Context) bool {
-	return func(ctx context.Context) bool {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return false
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
+	return httpProbe(client, url, func(code int) bool { return code == http.StatusOK })
 }
 
 // dnsAnswers reports whether the DNS server at addr answers a query over

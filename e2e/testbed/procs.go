@@ -116,6 +116,11 @@ func (p *proc) waitReady(ctx context.Context, timeout time.Duration, check func(
 // httpAnswers reports whether url answers at all (any status): the server
 // is listening and serving.
 func httpAnswers(client *http.Client, url string) func(context.Context) bool {
+	return httpProbe(client, url, func(int) bool { return true })
+}
+
+// httpProbe reports whether a GET of url gets a response whose status ok accepts.
+func httpProbe(client *http.Client, url string, ok func(code int) bool) func(context.Context) bool {
 	return func(ctx context.Context) bool {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -126,7 +131,7 @@ func httpAnswers(client *http.Client, url string) func(context.Context) bool {
 			return false
 		}
 		resp.Body.Close()
-		return true
+		return ok(resp.StatusCode)
 	}
 }
 
