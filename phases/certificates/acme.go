@@ -3,18 +3,15 @@ package certificates
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53"
@@ -36,143 +33,224 @@ import (
 const (
 	accountKeyFile = "acme/account.key"
 	accountFile    = "acme/account.json"
-	pendingFile    = "acme/pending.pem"
+	// pendingFile holds a certificate and its key between the order and the end of the
+	// install, so a run killed in between installs it next time instead of ordering again.
+	pendingFile = "acme/pending.pem"
 )
 
-type account struct {
-	Email  string `json:"email"`
-	URI    string `json:"uri"`
-	Server string `json:"server"`
-	key    crypto.Signer
+// accountRecord is acme/account.json: where the account key is registered. One key serves
+// every server (ACME returns the existing account when the same key registers again), so
+// switching from staging to production and back never piles up accounts.
+type accountRecord struct {
+	Email string `json:"email"`
+	// Registrations maps an ACME directory URL to the account URI there.
+	Registrations map[string]string `json:"registrations"`
 }
 
-func (a *account) GetEmail() string { return a.Email }
-func (a *account) GetRegistration() *acme.ExtendedAccount {
-	if a.URI == "" {
+// user is lego's view of the account.
+type user struct {
+	email, uri string
+	key        crypto.Signer
+}
+
+func (u *user) GetEmail() string { return u.email }
+func (u *user) GetRegistration() *acme.ExtendedAccount {
+	if u.uri == "" {
 		return nil
 	}
-	return &acme.ExtendedAccount{Location: a.URI}
+	return &acme.ExtendedAccount{Location: u.uri}
 }
-func (a *account) GetPrivateKey() crypto.Signer { return a.key }
+func (u *user) GetPrivateKey() crypto.Signer { return u.key }
 
-// httpClient trusts the system roots plus caBundleFile (private ACME servers, Pebble).
-func httpClient(a configs.ACME) (*http.Client, error) {
+// httpClient trusts the system roots plus caBundleFile, for the ACME server's HTTPS.
+func (p *phase) httpClient(a configs.ACME) (*http.Client, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if a.CABundleFile != "" {
-		b, err := os.ReadFile(a.CABundleFile)
+		b, err := readBundle(a.CABundleFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading spec.certificates.acme.caBundleFile: %w", err)
+			return nil, err
 		}
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("spec.certificates.acme.caBundleFile %s holds no PEM certificate", a.CABundleFile)
-		}
+		pool.AppendCertsFromPEM(b)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	var rt http.RoundTripper = tr
+	if p.opts.wrapACME != nil {
+		rt = p.opts.wrapACME(rt)
+	}
+	return &http.Client{Transport: rt, Timeout: 30 * time.Second}, nil
 }
 
-// loadAccount reads the saved account key; nil when there is none yet.
-func (p *phase) loadAccount(ctx context.Context, s *installer.Scope) (*account, error) {
-	keyPEM, err := s.GetFile(ctx, accountKeyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// readBundle reads caBundleFile and makes sure it holds certificates.
+func readBundle(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec.certificates.acme.caBundleFile: %w", err)
 	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("spec.certificates.acme.caBundleFile %s holds no PEM certificate", path)
+	}
+	return b, nil
+}
+
+// bundlePool is caBundleFile as a pool.
+func bundlePool(path string) (*x509.CertPool, error) {
+	b, err := readBundle(path)
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, fmt.Errorf("the saved ACME account key is not PEM")
-	}
-	key, err := x509.ParseECPrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the saved ACME account key: %w", err)
-	}
-	acct := &account{Email: p.acme().Email, key: key}
-	if b, err := s.GetFile(ctx, accountFile); err == nil {
-		var saved account
-		if json.Unmarshal(b, &saved) == nil && saved.Server == p.acme().ACMEDirectory() {
-			acct.URI = saved.URI
-		}
-	}
-	return acct, nil
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	return pool, nil
 }
 
-// client builds a lego client. With register set it creates the account key (saved
-// before registering, so a kill right after cannot lead to a second account: ACME
-// returns the same account for the same key) and registers it once.
-func (p *phase) client(ctx context.Context, s *installer.Scope, register bool) (*lego.Client, *account, error) {
-	a := p.acme()
+// trustFor returns the issuing roots of the configured server: Let's Encrypt's roots from
+// the system pool, the caBundleFile for any other server that has one (else the system
+// pool), and none for Let's Encrypt staging, whose roots no system trusts.
+func trustFor(a configs.ACME) (trust, error) {
+	switch a.ACMEDirectory() {
+	case configs.ACMEServers["letsencrypt-staging"]:
+		return trust{}, nil
+	case configs.ACMEServers["letsencrypt"]:
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			return trust{}, fmt.Errorf("loading the system's trusted roots: %w", err)
+		}
+		return trust{roots: pool, organization: "Internet Security Research Group"}, nil
+	}
+	if a.CABundleFile != "" {
+		pool, err := bundlePool(a.CABundleFile)
+		return trust{roots: pool}, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		return trust{}, fmt.Errorf("loading the system's trusted roots: %w", err)
+	}
+	return trust{roots: pool}, nil
+}
+
+// newClient connects to the ACME server (it fetches the directory: one GET). lego's log
+// goes to this phase's events from now on.
+func (p *phase) newClient(s *installer.Scope, u *user) (*lego.Client, error) {
 	routeLegoLogs(s)
-	acct, err := p.loadAccount(ctx, s)
+	a := p.acme()
+	hc, err := p.httpClient(a)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if acct == nil {
-		if !register {
-			return nil, nil, nil
-		}
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		der, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := s.PutFile(ctx, accountKeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})); err != nil {
-			return nil, nil, err
-		}
-		acct = &account{Email: a.Email, key: key}
-	}
-	hc, err := httpClient(a)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg := lego.NewConfig(acct)
+	cfg := lego.NewConfig(u)
 	cfg.CADirURL = a.ACMEDirectory()
 	cfg.HTTPClient = hc
 	cfg.UserAgent = "rhoai-bootstrap"
 	c, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to the ACME server %s (check spec.certificates.acme.server and caBundleFile): %w", cfg.CADirURL, err)
+		return nil, fmt.Errorf("connecting to the ACME server %s (check spec.certificates.acme.server and caBundleFile): %w", cfg.CADirURL, err)
 	}
-	if register && acct.URI == "" {
-		reg, err := c.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
-		if err != nil {
-			return nil, nil, fmt.Errorf("registering the ACME account: %w", err)
-		}
-		acct.URI = reg.Location
-		acct.Server = cfg.CADirURL
-		b, _ := json.Marshal(acct)
-		if err := s.PutFile(ctx, accountFile, b); err != nil {
-			return nil, nil, err
-		}
-		s.Changed(installer.Change{Action: installer.Create, Target: "ACME account " + acct.URI})
-	}
-	return c, acct, nil
+	return c, nil
 }
 
-// renewalWindow asks the ACME server for ARI; nil when it offers none.
-func renewalWindow(ctx context.Context, c *lego.Client, leaf *x509.Certificate) *Window {
-	if c == nil || leaf == nil {
-		return nil
+// readClient is a client for reads only (renewal information): it needs no account, so
+// plans never register one. The key is throw-away and signs nothing.
+func (p *phase) readClient(s *installer.Scope) (*lego.Client, error) {
+	key, err := certcrypto.GeneratePrivateKey(certcrypto.EC256)
+	if err != nil {
+		return nil, fmt.Errorf("generating a throw-away key: %w", err)
 	}
+	return p.newClient(s, &user{email: p.acme().Email, key: key})
+}
+
+// accountClient is a client acting as our ACME account. The account key is created and
+// saved (0600) before registering, so a kill right after registering cannot lead to a
+// second account: registering the same key again returns the existing one. Without
+// register, it returns nil when there is no registered account yet.
+func (p *phase) accountClient(ctx context.Context, s *installer.Scope, register bool) (*lego.Client, error) {
+	a := p.acme()
+	dir := a.ACMEDirectory()
+	rec := accountRecord{Registrations: map[string]string{}}
+	switch b, err := s.GetFile(ctx, accountFile); {
+	case err == nil:
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", accountFile, err)
+		}
+		if rec.Registrations == nil {
+			rec.Registrations = map[string]string{}
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("reading %s: %w", accountFile, err)
+	}
+	var key crypto.Signer
+	switch b, err := s.GetFile(ctx, accountKeyFile); {
+	case err == nil:
+		if key, err = certcrypto.ParsePEMPrivateKey(b); err != nil {
+			return nil, fmt.Errorf("the saved ACME account key %s is unreadable: %w", accountKeyFile, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if !register {
+			return nil, nil
+		}
+		if key, err = certcrypto.GeneratePrivateKey(certcrypto.EC256); err != nil {
+			return nil, fmt.Errorf("generating the ACME account key: %w", err)
+		}
+		pemKey := certcrypto.PEMEncode(key)
+		redactPEM(s, pemKey)
+		if err := s.PutFile(ctx, accountKeyFile, pemKey); err != nil {
+			return nil, fmt.Errorf("saving the ACME account key: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("reading %s: %w", accountKeyFile, err)
+	}
+	u := &user{email: a.Email, uri: rec.Registrations[dir], key: key}
+	if u.uri == "" && !register {
+		return nil, nil
+	}
+	c, err := p.newClient(s, u)
+	if err != nil {
+		return nil, err
+	}
+	if u.uri != "" {
+		return c, nil
+	}
+	reg, err := c.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	if err != nil {
+		return nil, fmt.Errorf("registering the ACME account at %s: %w", dir, err)
+	}
+	if reg.Location == "" {
+		return nil, fmt.Errorf("registering the ACME account at %s: the server returned no account URL", dir)
+	}
+	rec.Email = a.Email
+	rec.Registrations[dir] = reg.Location
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.PutFile(ctx, accountFile, b); err != nil {
+		return nil, fmt.Errorf("saving %s: %w", accountFile, err)
+	}
+	s.Changed(installer.Change{Action: installer.Create, Target: "ACME account " + reg.Location})
+	u.uri = reg.Location // lego's client signs as the new account from now on
+	return c, nil
+}
+
+// renewalWindow asks the ACME server for its suggested renewal window (ARI); nil when it
+// offers none or cannot be reached, which falls back to the lifetime rule.
+func renewalWindow(ctx context.Context, s *installer.Scope, c *lego.Client, leaf *x509.Certificate) *Window {
 	info, err := c.Certificate.GetRenewalInfo(ctx, leaf)
-	if err != nil || info == nil {
-		// api.ErrNoARI (not offered) or a failure: fall back to the lifetime rule.
-		_ = api.ErrNoARI
+	if err != nil {
+		if !errors.Is(err, api.ErrNoARI) {
+			s.Debugf("renewal information unavailable (%v): using the lifetime rule", err)
+		}
 		return nil
 	}
 	return &Window{Start: info.SuggestedWindow.Start, End: info.SuggestedWindow.End}
 }
 
-// obtain orders one certificate for the names through DNS-01 on Route53.
-func (p *phase) obtain(ctx context.Context, s *installer.Scope, c *lego.Client, names []string) (*certificate.Resource, error) {
+// obtain orders one certificate for names through DNS-01 on Route53. replaces, when set,
+// is the ARI identifier of the certificate this one renews (RFC 9773 §5): Let's Encrypt
+// then treats the order as a renewal.
+func (p *phase) obtain(ctx context.Context, s *installer.Scope, c *lego.Client, names []string, replaces string) (*certificate.Resource, error) {
 	a := p.acme()
 	awsCfg, err := p.env.AWS(ctx)
 	if err != nil {
@@ -184,7 +262,10 @@ func (p *phase) obtain(ctx context.Context, s *installer.Scope, c *lego.Client, 
 			return nil, err
 		}
 	}
-	timeout, _ := time.ParseDuration(a.PropagationTimeout)
+	timeout, err := time.ParseDuration(a.PropagationTimeout)
+	if err != nil || timeout <= 0 {
+		timeout, _ = time.ParseDuration(configs.DefaultPropagationTimeout)
+	}
 	provider, err := r53provider.NewDNSProviderConfig(&r53provider.Config{
 		Client:                   route53.NewFromConfig(awsCfg),
 		HostedZoneID:             zone,
@@ -198,19 +279,33 @@ func (p *phase) obtain(ctx context.Context, s *installer.Scope, c *lego.Client, 
 		return nil, fmt.Errorf("setting up Route53 for DNS-01: %w", err)
 	}
 	if len(a.Resolvers) > 0 {
-		dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: a.Resolvers, Timeout: 10 * time.Second}))
+		// lego's DNS client is process-wide, as its CLI's --dns.resolvers.
+		opts := dns01.NewOptions()
+		opts.RecursiveNameservers = a.Resolvers
+		opts.Timeout = 10 * time.Second
+		dns01.SetDefaultClient(dns01.NewClient(opts))
 	}
-	var opts []dns01.ChallengeOption
-	if a.DisableAuthoritativeNSCheck {
-		opts = append(opts, dns01.DisableAuthoritativeNssPropagationRequirement())
+	if err := c.Challenge.SetDNS01Provider(provider,
+		dns01.CondOptions(a.DisableAuthoritativeNSCheck, dns01.DisableAuthoritativeNssPropagationRequirement())); err != nil {
+		return nil, fmt.Errorf("setting up DNS-01: %w", err)
 	}
-	if err := c.Challenge.SetDNS01Provider(provider, opts...); err != nil {
-		return nil, err
-	}
-	s.Progress("ordering a certificate for %v from %s (DNS-01 on Route53 zone %s)", names, a.ACMEDirectory(), zone)
-	res, err := c.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: names, Bundle: true, KeyType: certcrypto.EC256, Profile: a.Profile})
+	s.Progress("ordering a certificate for %s from %s (DNS-01 in Route53 zone %s)", strings.Join(names, ", "), a.ACMEDirectory(), zone)
+	res, err := c.Certificate.Obtain(ctx, certificate.ObtainRequest{
+		Domains: names, Bundle: true, KeyType: certcrypto.EC256, Profile: a.Profile, ReplacesCertID: replaces,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("ordering the certificate: %w", err)
+		return nil, fmt.Errorf("ordering the certificate for %s from %s: %w", strings.Join(names, ", "), a.ACMEDirectory(), err)
 	}
 	return res, nil
+}
+
+// redactPEM registers a private key's base64 lines with the redactor, so it cannot leave
+// the process even by a bug. Short lines (the tail of the last one) are skipped: they
+// would redact common text.
+func redactPEM(s *installer.Scope, pemBytes []byte) {
+	for line := range strings.SplitSeq(string(pemBytes), "\n") {
+		if len(line) >= 32 && !strings.HasPrefix(line, "-----") {
+			s.Redactor().Add(line)
+		}
+	}
 }

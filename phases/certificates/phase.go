@@ -2,36 +2,46 @@
 // by DNS-01 on Route53, for api.<cluster>.<domain> and *.apps.<cluster>.<domain>,
 // installed on the ingress controller and the API server.
 //
-// One order with both names, not one per endpoint: the duplicate-certificate rate limit
-// (5 per exact set of names per week) then has one bucket to watch instead of two, each
-// run makes one set of DNS-01 challenges, and renewal tracks one certificate. The same
-// certificate and key go into both TLS secrets.
+// One order with both names, not one per endpoint: Let's Encrypt's duplicate-certificate
+// limit (5 per exact set of names per week) then has one bucket to watch instead of two,
+// each run solves one set of DNS-01 challenges, renewal follows one certificate, and both
+// endpoints always present the same, consistent chain. The cost — the API host name is
+// visible in the apps certificate and the other way round — is nil: both names are public
+// DNS names of the same cluster.
 //
-// It never orders needlessly: Check reads the certificate the cluster serves (our TLS
-// secret) and reuses it unless the names changed, it came from another ACME server, or it
-// is due (ARI, else a third of its lifetime left). A certificate ordered by a run that was
-// killed before installing it is kept in a 0600 side file (acme/pending.pem) and installed
-// by the next run instead of ordering again.
+// It never orders needlessly. Check reads the certificate the cluster serves (our TLS
+// secret) and reuses it while the names match, it chains to the configured CA and it is
+// not due (the ACME server's renewal information, else a third of its lifetime left); a
+// plan shows that decision. An order is refused when the ledger of past orders (kept in
+// the state) shows Let's Encrypt would refuse it too.
+//
+// Kill-safety: an issued certificate and its key are written to a 0600 side file,
+// acme/pending.pem, before anything else happens; a run killed between the order and the
+// end of the install finds it and installs it instead of ordering again. The key never
+// goes into the state (only serials, names and dates do); the ACME account key lives in
+// acme/account.key (0600) and is registered once.
 package certificates
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/lego"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
@@ -48,27 +58,44 @@ const (
 	ConfigNS      = "openshift-config"
 	APISecret     = "rhoai-bootstrap-api-tls"
 	operatorNS    = "openshift-ingress-operator"
-	rolloutGrace  = time.Minute
+	// rolloutGrace is how long an operator may show no reaction to a change before we take
+	// it that there was nothing to roll out (a renewed secret's content is hot-reloaded).
+	rolloutGrace = time.Minute
+)
+
+// State keys (public facts only).
+const (
+	previousKey  = "previous"
+	installedKey = "installed"
+	rolloutKey   = "rollout"
 )
 
 var (
-	icGVK = kube.GVK("operator.openshift.io/v1", "IngressController")
-	asGVK = kube.GVK("config.openshift.io/v1", "APIServer")
+	icGVK     = kube.GVK("operator.openshift.io/v1", "IngressController")
+	asGVK     = kube.GVK("config.openshift.io/v1", "APIServer")
+	secretGVK = kube.GVK("v1", "Secret")
 )
 
 // Options tune the phase from the command line.
 type Options struct {
-	// ForceRenew orders even when the installed certificate is not due.
+	// ForceRenew orders once in this run even when the installed certificate is not due
+	// (`rhoai-bootstrap certificates renew --force`).
 	ForceRenew bool
-	// Now is the clock (time.Now when nil); tests move it to make a certificate due.
+	// Now is the clock certificates are judged by (time.Now when nil); tests move it.
 	Now func() time.Time
+
 	// afterOrder is a test hook run right after a certificate was obtained and saved.
 	afterOrder func() error
+	// wrapACME wraps the ACME client's HTTP transport (tests count requests).
+	wrapACME func(http.RoundTripper) http.RoundTripper
 }
 
 type phase struct {
 	env  *phases.Env
 	opts Options
+	// ordered is set once this process has ordered: --force renews once, so the Check after
+	// Apply finds the phase converged.
+	ordered atomic.Bool
 }
 
 // New returns the certificates phase.
@@ -86,119 +113,188 @@ func (p *phase) now() time.Time {
 	return time.Now()
 }
 
-// pemBundle is a key and its chain (leaf first).
-type pemBundle struct {
-	Key, Chain []byte
+// rollout records patches whose rollout is not confirmed yet, so a run killed while
+// waiting waits again next time instead of calling the phase done.
+type rollout struct {
+	Since     time.Time `json:"since"`
+	Serial    string    `json:"serial"`
+	Ingress   bool      `json:"ingress,omitempty"`
+	APIServer bool      `json:"apiServer,omitempty"`
 }
 
-func (b pemBundle) leaf() (*x509.Certificate, []*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := b.Chain
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, nil, fmt.Errorf("parsing certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, nil, errors.New("no certificate in the chain")
-	}
-	return certs[0], certs[1:], nil
+// installedRecord is what the state keeps of the certificate in service.
+type installedRecord struct {
+	Serial   string    `json:"serial"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"notAfter"`
+	Server   string    `json:"server"`
 }
 
-func serialOf(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }
-
-// installed reads our ingress TLS secret and judges where it came from.
-func (p *phase) installed(ctx context.Context, s *installer.Scope, c *kube.Clients) (*Installed, *pemBundle, error) {
-	sec, err := c.Typed.CoreV1().Secrets(IngressNS).Get(ctx, IngressSecret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the ingress certificate: %w", err)
-	}
-	b := &pemBundle{Key: sec.Data[corev1.TLSPrivateKeyKey], Chain: sec.Data[corev1.TLSCertKey]}
-	leaf, issuers, err := b.leaf()
-	if err != nil {
-		return nil, nil, nil // unreadable: order a new one
-	}
-	var ledger []Order
-	if _, err := s.Get("ledger", &ledger); err != nil {
-		return nil, nil, err
-	}
-	fromCA := slices.ContainsFunc(ledger, func(o Order) bool {
-		return o.Serial == serialOf(leaf) && o.Server == p.acme().ACMEDirectory()
-	})
-	if fromCA && len(issuers) > 0 {
-		fromCA = leaf.CheckSignatureFrom(issuers[0]) == nil
-	}
-	return &Installed{Leaf: leaf, FromConfiguredCA: fromCA}, b, nil
-}
-
+// view is what observe found.
 type view struct {
+	names    []string
+	trust    trust
+	ledger   Ledger
 	decision Decision
-	current  *pemBundle
-	pending  *pemBundle
-	changes  []installer.Change
+	// served is the certificate in our secret (nil: none or unreadable).
+	served     *bundle
+	servedLeaf *x509.Certificate
+	// pending was ordered by an interrupted run and is to be installed; stalePending is a
+	// pending file that is of no use any more (installed already, other names, expired).
+	pending      *bundle
+	stalePending bool
+	rollout      *rollout
+	changes      []installer.Change
+	reason       string
 }
 
+// observe reads the cluster, the state and the side files, and decides. Reads only: GETs
+// to the API server and, for renewal information, to the ACME server.
 func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients) (*view, error) {
-	v := &view{}
-	names := Names(p.env.Cluster)
-	if b, err := s.GetFile(ctx, pendingFile); err == nil {
-		pb, perr := splitPEM(b)
-		if perr == nil {
-			if leaf, _, err := pb.leaf(); err == nil && sameNames(leaf.DNSNames, names) && p.now().Before(leaf.NotAfter) {
-				v.pending = pb
-				v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: "TLS secrets", Detail: "install certificate " + serialOf(leaf) + " ordered by an interrupted run"})
+	a := p.acme()
+	dir, now := a.ACMEDirectory(), p.now()
+	v := &view{names: Names(p.env.Cluster)}
+	var err error
+	if v.trust, err = trustFor(a); err != nil {
+		return nil, err
+	}
+	if _, err := s.Get(ledgerKey, &v.ledger); err != nil {
+		return nil, err
+	}
+	var r rollout
+	if ok, err := s.Get(rolloutKey, &r); err != nil {
+		return nil, err
+	} else if ok {
+		v.rollout = &r
+	}
+
+	switch data, err := s.GetFile(ctx, pendingFile); {
+	case err == nil:
+		b, err := splitPEM(data)
+		if err == nil {
+			var leaf *x509.Certificate
+			if leaf, _, err = b.parse(); err == nil && SameNames(leaf.DNSNames, v.names) && now.Before(leaf.NotAfter) &&
+				!v.ledger.fromOtherServer(serialOf(leaf), dir) {
+				v.pending = &b
 			}
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+		v.stalePending = v.pending == nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("reading %s: %w", pendingFile, err)
+	}
+
+	if v.served, err = p.readServed(ctx, c); err != nil {
 		return nil, err
 	}
-	cur, b, err := p.installed(ctx, s, c)
+	var cur *Installed
+	if v.served != nil {
+		leaf, issuers, _ := v.served.parse()
+		v.servedLeaf = leaf
+		if v.pending != nil {
+			if pl, _, _ := v.pending.parse(); serialOf(pl) == serialOf(leaf) {
+				v.pending, v.stalePending = nil, true // installed already; the run died before tidying up
+			}
+		}
+		ok := v.trust.verify(leaf, issuers, now) != nil
+		if !ok && v.ledger.has(serialOf(leaf), dir) && len(issuers) > 0 {
+			ok = leaf.CheckSignatureFrom(issuers[0]) == nil
+		}
+		cur = &Installed{Leaf: leaf, ChainsToCA: ok}
+	}
+
+	var ari *Window
+	if cur != nil && cur.ChainsToCA && SameNames(cur.Leaf.DNSNames, v.names) && now.Before(cur.Leaf.NotAfter) {
+		if lc, err := p.readClient(s); err != nil {
+			s.Debugf("renewal information unavailable (%v): using the lifetime rule", err)
+		} else {
+			ari = renewalWindow(ctx, s, lc, cur.Leaf)
+		}
+	}
+	v.decision = Decide(now, v.names, cur, ari)
+	if p.opts.ForceRenew && !p.ordered.Load() && !v.decision.Order && v.pending == nil {
+		v.decision = Decision{Order: true, Reason: "order: renewal forced (--force); " + v.decision.Reason}
+	}
+
+	v.reason = v.decision.Reason
+	switch {
+	case v.pending != nil:
+		pl, _, _ := v.pending.parse()
+		v.reason = "install certificate " + serialOf(pl) + ", ordered by an interrupted run"
+		v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret, Detail: v.reason})
+	case v.decision.Order:
+		v.changes = append(v.changes,
+			installer.Change{Action: installer.Run, Target: "ACME order for " + strings.Join(v.names, ", "), Detail: v.decision.Reason},
+			installer.Change{Action: installer.Update, Target: "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret, Detail: "the new certificate"})
+	default:
+		ch, err := c.Diff(ctx, secrets(*v.served))
+		if err != nil {
+			return nil, err
+		}
+		v.changes = append(v.changes, ch...)
+	}
+	ch, err := p.patchChanges(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	v.current = b
-	var ari *Window
-	if cur != nil && cur.Leaf != nil && cur.FromConfiguredCA {
-		if lc, _, err := p.client(ctx, s, false); err == nil && lc != nil {
-			ari = renewalWindow(ctx, lc, cur.Leaf)
-		}
-	}
-	v.decision = Decide(p.now(), names, cur, ari)
-	if p.opts.ForceRenew && !v.decision.Order && v.pending == nil {
-		v.decision = Decision{Order: true, Reason: "order: renewal forced (--force)"}
-	}
-	if v.pending == nil && v.decision.Order {
-		v.changes = append(v.changes, installer.Change{Action: installer.Run, Target: "ACME order for " + fmt.Sprint(names), Detail: v.decision.Reason})
-	}
-	if v.pending == nil && !v.decision.Order {
-		// Installed and current: are both secrets and both patches in place?
-		ch, err := c.Diff(ctx, p.secrets(*b))
-		if err != nil {
-			return nil, err
-		}
-		v.changes = append(v.changes, ch...)
-		ch, err = p.patchChanges(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		v.changes = append(v.changes, ch...)
+	v.changes = append(v.changes, ch...)
+	if v.rollout != nil {
+		v.changes = append(v.changes, installer.Change{Action: installer.Run, Target: "wait for " + strings.Join(v.rollout.operators(), " and ") + " to roll out certificate " + v.rollout.Serial})
 	}
 	return v, nil
 }
 
+func (r *rollout) operators() []string {
+	var out []string
+	if r.Ingress {
+		out = append(out, "ingress")
+	}
+	if r.APIServer {
+		out = append(out, "kube-apiserver")
+	}
+	return out
+}
+
+// readServed reads our TLS secret: the ingress one, else the API one. An unreadable
+// secret counts as none (a new certificate replaces it).
+func (p *phase) readServed(ctx context.Context, c *kube.Clients) (*bundle, error) {
+	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
+		sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading secret %s/%s: %w", ref[0], ref[1], err)
+		}
+		b := bundle{Key: sec.Data[corev1.TLSPrivateKeyKey], Chain: sec.Data[corev1.TLSCertKey]}
+		if _, _, err := b.parse(); err == nil {
+			return &b, nil
+		}
+	}
+	return nil, nil
+}
+
+// patchChanges lists what the two patches would change (reads only).
+func (p *phase) patchChanges(ctx context.Context, c *kube.Clients) ([]installer.Change, error) {
+	ch, err := c.Diff(ctx, []*unstructured.Unstructured{ingressPatch(IngressSecret)})
+	if err != nil {
+		return nil, err
+	}
+	as, err := c.Get(ctx, asGVK, "", "cluster")
+	if err != nil {
+		return nil, err
+	}
+	if as == nil {
+		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
+	}
+	live := namedCertsOf(as)
+	if !sameList(live, mergeNamedCerts(live, p.env.Cluster.APIHost())) {
+		ch = append(ch, installer.Change{Action: installer.Update, Target: "APIServer cluster",
+			Detail: "spec.servingCerts.namedCertificates: " + p.env.Cluster.APIHost() + " → secret " + APISecret})
+	}
+	return ch, nil
+}
+
+// Check observes the served certificate and the patches; plans show its decision.
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
 	if p.env.Cluster.Spec.Certificates == nil {
 		return installer.Done("spec.certificates not set: the cluster keeps its own certificates"), nil
@@ -212,71 +308,13 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(v.changes) == 0 {
-		return installer.Done(v.decision.Reason), nil
+		return installer.Done(v.reason), nil
 	}
-	return installer.Pending(v.decision.Reason, v.changes...), nil
+	return installer.Pending(v.reason, v.changes...), nil
 }
 
-func (p *phase) secrets(b pemBundle) []*unstructured.Unstructured {
-	mk := func(ns, name string) *unstructured.Unstructured {
-		sec := &corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"}},
-			Type:       corev1.SecretTypeTLS,
-			Data:       map[string][]byte{corev1.TLSCertKey: b.Chain, corev1.TLSPrivateKeyKey: b.Key},
-		}
-		m, _ := kube.FromJSONish(sec)
-		delete(m["metadata"].(map[string]any), "creationTimestamp")
-		return &unstructured.Unstructured{Object: m}
-	}
-	return []*unstructured.Unstructured{mk(IngressNS, IngressSecret), mk(ConfigNS, APISecret)}
-}
-
-func (p *phase) ingressPatch() *unstructured.Unstructured {
-	return kube.Obj("operator.openshift.io/v1", "IngressController", operatorNS, "default", map[string]any{
-		"spec": map[string]any{"defaultCertificate": map[string]any{"name": IngressSecret}},
-	})
-}
-
-func (p *phase) namedCert() map[string]any {
-	return map[string]any{"names": []any{p.env.Cluster.APIHost()}, "servingCertificate": map[string]any{"name": APISecret}}
-}
-
-func namedCerts(as *unstructured.Unstructured) []any {
-	l, _, _ := unstructured.NestedSlice(as.Object, "spec", "servingCerts", "namedCertificates")
-	return l
-}
-
-func isOurs(e any) bool {
-	m, _ := e.(map[string]any)
-	sc, _ := m["servingCertificate"].(map[string]any)
-	return sc != nil && sc["name"] == APISecret
-}
-
-func (p *phase) patchChanges(ctx context.Context, c *kube.Clients) ([]installer.Change, error) {
-	ch, err := c.Diff(ctx, []*unstructured.Unstructured{p.ingressPatch()})
-	if err != nil {
-		return nil, err
-	}
-	as, err := c.Get(ctx, asGVK, "", "cluster")
-	if err != nil {
-		return nil, err
-	}
-	if as == nil {
-		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
-	}
-	found := false
-	for _, e := range namedCerts(as) {
-		if _, same := kube.Subset(p.namedCert(), e, ""); same {
-			found = true
-		}
-	}
-	if !found {
-		ch = append(ch, installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + p.env.Cluster.APIHost()})
-	}
-	return ch, nil
-}
-
+// Apply orders when needed (or takes the pending certificate), then installs: secrets
+// first, then the two patches, then waits for both rollouts and checks our own access.
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	c, err := p.env.Kube(ctx, s)
 	if err != nil {
@@ -286,263 +324,269 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	bundle := v.pending
-	if bundle == nil && v.decision.Order {
-		if bundle, err = p.order(ctx, s); err != nil {
+	if v.stalePending {
+		if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	if bundle == nil {
-		bundle = v.current
-	}
-	if err := p.recordPrevious(ctx, s, c); err != nil {
-		return err
-	}
-	changedAt := time.Now()
-	if err := c.Apply(ctx, s, p.secrets(*bundle)...); err != nil {
-		return err
-	}
-	if err := c.Apply(ctx, s, p.ingressPatch()); err != nil {
-		return err
-	}
-	if err := p.mergeNamedCert(ctx, s, c); err != nil {
-		return err
-	}
-	for _, op := range []string{"ingress", "kube-apiserver"} {
-		if err := c.WaitRollout(ctx, s, op, changedAt, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+	var b bundle
+	switch {
+	case v.pending != nil:
+		b = *v.pending
+		redactPEM(s, b.Key)
+		if err := p.recordOrder(ctx, s, v, b); err != nil {
 			return err
 		}
+		s.Progress("%s", v.reason)
+	case v.decision.Order:
+		s.Progress("%s", v.decision.Reason)
+		if b, err = p.order(ctx, s, v); err != nil {
+			return err
+		}
+	default:
+		b = *v.served
 	}
-	if err := p.trustChain(ctx, s, *bundle); err != nil {
-		return err
-	}
-	leaf, _, _ := bundle.leaf()
-	if err := s.Put(ctx, "installed", map[string]any{"serial": serialOf(leaf), "notAfter": leaf.NotAfter}); err != nil {
-		return err
-	}
-	return s.DeleteFile(ctx, pendingFile)
+	return p.install(ctx, s, v, b)
 }
 
-// order obtains a certificate, saves it (key included) in a 0600 side file before
-// anything else, and records it in the ledger.
-func (p *phase) order(ctx context.Context, s *installer.Scope) (*pemBundle, error) {
-	var ledger []Order
-	if _, err := s.Get("ledger", &ledger); err != nil {
-		return nil, err
+// order obtains a certificate and saves it, key included, in the pending side file before
+// anything else, then records it in the ledger.
+func (p *phase) order(ctx context.Context, s *installer.Scope, v *view) (bundle, error) {
+	dir := p.acme().ACMEDirectory()
+	if err := checkRateLimit(v.ledger, v.names, dir, p.now()); err != nil {
+		return bundle{}, err
 	}
-	names := Names(p.env.Cluster)
-	server := p.acme().ACMEDirectory()
-	if err := checkRateLimit(ledger, names, server, p.now()); err != nil {
-		return nil, err
-	}
-	lc, _, err := p.client(ctx, s, true)
+	lc, err := p.accountClient(ctx, s, true)
 	if err != nil {
-		return nil, err
+		return bundle{}, err
 	}
-	res, err := p.obtain(ctx, s, lc, names)
+	// A renewal of our own certificate says which one it replaces (RFC 9773): Let's
+	// Encrypt then counts it as a renewal. lego drops the field if the server refuses it.
+	replaces := ""
+	if l := v.servedLeaf; l != nil && SameNames(l.DNSNames, v.names) && v.ledger.has(serialOf(l), dir) {
+		replaces, _ = api.MakeARICertID(l)
+	}
+	start := time.Now()
+	res, err := p.obtain(ctx, s, lc, v.names, replaces)
 	if err != nil {
-		return nil, err
+		return bundle{}, err
 	}
-	b := &pemBundle{Key: res.PrivateKey, Chain: res.Certificate}
-	if err := s.PutFile(ctx, pendingFile, append(append([]byte{}, b.Key...), b.Chain...)); err != nil {
-		return nil, err
+	b := bundle{Key: res.PrivateKey, Chain: res.Certificate}
+	redactPEM(s, b.Key)
+	if err := s.PutFile(ctx, pendingFile, b.pemFile()); err != nil {
+		return bundle{}, fmt.Errorf("saving the new certificate: %w", err)
 	}
-	leaf, _, err := b.leaf()
+	p.ordered.Store(true)
+	leaf, _, err := b.parse()
 	if err != nil {
-		return nil, err
+		return bundle{}, fmt.Errorf("the ACME server returned an unusable certificate: %w", err)
 	}
-	ledger = append(ledger, Order{Time: time.Now().UTC(), Names: names, Serial: serialOf(leaf), NotAfter: leaf.NotAfter, Server: server, IssuerSubject: leaf.Issuer.String()})
-	if err := s.Put(ctx, "ledger", ledger); err != nil {
-		return nil, err
+	s.Changed(installer.Change{Action: installer.Create, Target: "certificate " + serialOf(leaf),
+		Detail: fmt.Sprintf("%s, valid until %s, ordered in %s", strings.Join(leaf.DNSNames, ", "), stamp(leaf.NotAfter), time.Since(start).Round(100*time.Millisecond))})
+	if err := p.recordOrder(ctx, s, v, b); err != nil {
+		return bundle{}, err
 	}
-	s.Changed(installer.Change{Action: installer.Create, Target: "certificate " + serialOf(leaf), Detail: "valid until " + leaf.NotAfter.UTC().Format(time.RFC3339)})
 	if p.opts.afterOrder != nil {
 		if err := p.opts.afterOrder(); err != nil {
-			return nil, err
+			return bundle{}, err
 		}
 	}
 	return b, nil
 }
 
-// splitPEM separates the key block from the certificate blocks of a side file.
-func splitPEM(b []byte) (*pemBundle, error) {
-	out := &pemBundle{}
-	rest := b
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		enc := pem.EncodeToMemory(block)
-		if block.Type == "CERTIFICATE" {
-			out.Chain = append(out.Chain, enc...)
-		} else {
-			out.Key = append(out.Key, enc...)
-		}
-	}
-	if len(out.Key) == 0 || len(out.Chain) == 0 {
-		return nil, errors.New("incomplete certificate file")
-	}
-	return out, nil
-}
-
-// recordPrevious keeps what the ingress controller and API server used before our first
-// patch, so destroy can restore it.
-func (p *phase) recordPrevious(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	var done bool
-	if ok, _ := s.Get("previousRecorded", &done); ok && done {
-		return nil
-	}
-	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
+// recordOrder adds a certificate to the ledger unless it is there (a pending certificate
+// whose run was killed between saving it and recording it).
+func (p *phase) recordOrder(ctx context.Context, s *installer.Scope, v *view, b bundle) error {
+	leaf, issuers, err := b.parse()
 	if err != nil {
 		return err
 	}
-	prevIngress := ""
-	if ic != nil {
-		prevIngress, _, _ = unstructured.NestedString(ic.Object, "spec", "defaultCertificate", "name")
+	dir := p.acme().ACMEDirectory()
+	if v.ledger.has(serialOf(leaf), dir) {
+		return nil
 	}
-	if prevIngress == IngressSecret {
-		prevIngress = ""
+	o := Order{Time: p.now().UTC(), Names: v.names, Serial: serialOf(leaf), NotAfter: leaf.NotAfter.UTC(), Server: dir}
+	if len(issuers) > 0 {
+		o.Issuer = issuers[0].Subject.CommonName
 	}
-	if err := s.Put(ctx, "previousIngressCertificate", prevIngress); err != nil {
+	v.ledger = append(v.ledger, o)
+	if err := s.Put(ctx, ledgerKey, v.ledger); err != nil {
+		return fmt.Errorf("recording the order in the ledger: %w", err)
+	}
+	return nil
+}
+
+// install puts b in service and waits until it is.
+func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bundle) error {
+	leaf, issuers, err := b.parse()
+	if err != nil {
 		return err
 	}
-	return s.Put(ctx, "previousRecorded", true)
+	// Our own kubeconfig must trust the new chain before the API server serves it, or we
+	// lose the cluster in the middle of waiting for the rollout.
+	root := v.trust.verify(leaf, issuers, p.now())
+	if root == nil && len(issuers) > 0 {
+		root = issuers[len(issuers)-1] // the top of the chain we have: a trust anchor too
+	}
+	if err := p.trustInKubeconfig(ctx, s, root); err != nil {
+		return err
+	}
+	c, err := p.env.Kube(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := p.recordPrevious(ctx, s, c); err != nil {
+		return err
+	}
+
+	// What is about to change decides which operators must roll out.
+	ingressCh, err := c.Diff(ctx, []*unstructured.Unstructured{tlsSecret(IngressNS, IngressSecret, b), ingressPatch(IngressSecret)})
+	if err != nil {
+		return err
+	}
+	apiCh, err := c.Diff(ctx, []*unstructured.Unstructured{tlsSecret(ConfigNS, APISecret, b)})
+	if err != nil {
+		return err
+	}
+	as, err := c.Get(ctx, asGVK, "", "cluster")
+	if err != nil {
+		return err
+	}
+	live := namedCertsOf(as)
+	namedChanged := !sameList(live, mergeNamedCerts(live, p.env.Cluster.APIHost()))
+	r := rollout{Since: time.Now().UTC()}
+	if v.rollout != nil {
+		r = *v.rollout // a run killed while waiting: the rollout started back then
+	}
+	r.Serial = serialOf(leaf)
+	r.Ingress = r.Ingress || len(ingressCh) > 0
+	r.APIServer = r.APIServer || len(apiCh) > 0 || namedChanged
+	if r.Ingress || r.APIServer {
+		if err := s.Put(ctx, rolloutKey, r); err != nil {
+			return err
+		}
+	}
+
+	if err := c.Apply(ctx, s, secrets(b)...); err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, s, ingressPatch(IngressSecret)); err != nil {
+		return err
+	}
+	if err := p.mergeNamedCert(ctx, s, c); err != nil {
+		return err
+	}
+	if r.Ingress {
+		if err := c.WaitRollout(ctx, s, "ingress", r.Since, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+			return err
+		}
+	}
+	if r.APIServer {
+		if err := c.WaitRollout(ctx, s, "kube-apiserver", r.Since, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+			return err
+		}
+		if err := p.verifyAccess(ctx, s); err != nil {
+			return err
+		}
+	}
+	rec := installedRecord{Serial: serialOf(leaf), Names: leaf.DNSNames, NotAfter: leaf.NotAfter.UTC(), Server: p.acme().ACMEDirectory()}
+	if err := s.Put(ctx, installedKey, rec); err != nil {
+		return err
+	}
+	if err := s.Put(ctx, rolloutKey, nil); err != nil {
+		return err
+	}
+	if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
-// mergeNamedCert puts our entry into apiserver/cluster's namedCertificates, keeping the
-// others; the list is atomic, so this is an update guarded by resourceVersion.
-func (p *phase) mergeNamedCert(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		as, err := c.Get(ctx, asGVK, "", "cluster")
-		if err != nil || as == nil {
-			return err
-		}
-		list := namedCerts(as)
-		var out []any
-		for _, e := range list {
-			if _, same := kube.Subset(p.namedCert(), e, ""); same {
-				return nil
-			}
-			if !isOurs(e) {
-				out = append(out, e)
-			}
-		}
-		out = append(out, p.namedCert())
-		if err := unstructured.SetNestedSlice(as.Object, out, "spec", "servingCerts", "namedCertificates"); err != nil {
-			return err
-		}
-		ri, err := c.Resource(asGVK, "")
-		if err != nil {
-			return err
-		}
-		if _, err := ri.Update(ctx, as, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-			return err
-		}
-		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + p.env.Cluster.APIHost()})
-		return nil
-	})
-}
-
-// trustChain adds the new chain's issuers to the saved kubeconfig's CA data, so our own
-// connection keeps working once the API server serves the new certificate, then checks it.
-func (p *phase) trustChain(ctx context.Context, s *installer.Scope, b pemBundle) error {
-	if !p.env.Cluster.Installs() {
+// trustInKubeconfig adds root to the saved kubeconfig (and to the installer's copy people
+// use), then drops the cached clients. Only for clusters we installed: a kubeconfig given
+// in platform.existing is the user's.
+func (p *phase) trustInKubeconfig(ctx context.Context, s *installer.Scope, root *x509.Certificate) error {
+	if !p.env.Cluster.Installs() || root == nil {
 		return nil
 	}
 	raw, err := s.GetFile(ctx, phases.KubeconfigFile)
 	if err != nil {
 		return fmt.Errorf("reading the saved kubeconfig: %w", err)
 	}
-	cfg, err := clientcmd.Load(raw)
-	if err != nil {
-		return fmt.Errorf("parsing the saved kubeconfig: %w", err)
-	}
-	_, issuers, err := b.leaf()
-	if err != nil {
+	out, changed, err := trustRoot(raw, root)
+	if err != nil || !changed {
 		return err
 	}
-	changed := false
-	for _, cl := range cfg.Clusters {
-		for _, iss := range issuers {
-			block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Raw})
-			if len(cl.CertificateAuthorityData) > 0 && !bytes.Contains(cl.CertificateAuthorityData, block) {
-				cl.CertificateAuthorityData = append(append(cl.CertificateAuthorityData, '\n'), block...)
-				changed = true
-			}
+	if err := s.PutFile(ctx, phases.KubeconfigFile, out); err != nil {
+		return fmt.Errorf("saving the kubeconfig: %w", err)
+	}
+	copyPath := filepath.Join(p.env.InstallerDir(), "auth", "kubeconfig")
+	if _, err := os.Stat(copyPath); err == nil {
+		if err := os.WriteFile(copyPath, out, 0o600); err != nil {
+			return fmt.Errorf("updating %s: %w", copyPath, err)
 		}
 	}
-	if changed {
-		out, err := clientcmd.Write(*cfg)
-		if err != nil {
-			return err
-		}
-		if err := s.PutFile(ctx, phases.KubeconfigFile, out); err != nil {
-			return err
-		}
-		// The installer's copy is the one people use (KUBECONFIG=…/auth/kubeconfig).
-		if err := os.WriteFile(filepath.Join(p.env.InstallerDir(), "auth", "kubeconfig"), out, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		p.env.ResetKube()
-		s.Progress("kubeconfig now also trusts the new certificate's issuer")
-	}
+	p.env.ResetKube()
+	s.Progress("the kubeconfig now also trusts %q, the root of the new certificate", root.Subject.CommonName)
+	return nil
+}
+
+// verifyAccess makes sure our own kubeconfig still reaches the API server now that it
+// serves the new certificate: fresh clients, one request.
+func (p *phase) verifyAccess(ctx context.Context, s *installer.Scope) error {
+	p.env.ResetKube()
 	c, err := p.env.Kube(ctx, s)
 	if err != nil {
 		return err
 	}
 	if _, err := c.Typed.Discovery().ServerVersion(); err != nil {
-		return fmt.Errorf("after installing the API certificate our kubeconfig no longer connects: %w", err)
+		hint := "the saved kubeconfig should trust the new certificate's root; run again"
+		if !p.env.Cluster.Installs() {
+			hint = "add the new certificate's root to the certificate-authority-data of " + p.env.Cluster.Spec.Platform.Existing.Kubeconfig
+		}
+		return fmt.Errorf("after installing the API server certificate our kubeconfig no longer connects (%s): %w", hint, err)
 	}
 	return nil
 }
 
-// Destroy restores the ingress controller's and API server's previous certificates,
-// removes our secrets and, with --revoke, revokes the certificate.
-func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
-	c, gone, err := p.env.KubeForDestroy(ctx, s)
-	if err != nil || gone {
+// recordPrevious keeps what the ingress controller and the API server used before our
+// first patch, so destroy can restore it. Recorded once: later runs must not record our
+// own patches as "previous".
+func (p *phase) recordPrevious(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	var prev previous
+	if ok, err := s.Get(previousKey, &prev); err != nil || ok {
 		return err
 	}
-	if p.env.Revoke && p.env.Cluster.Spec.Certificates != nil {
-		if _, b, err := p.installed(ctx, s, c); err == nil && b != nil {
-			if lc, _, err := p.client(ctx, s, false); err == nil && lc != nil {
-				reason := uint(4) // superseded
-				if err := lc.Certificate.RevokeWithReason(ctx, b.Chain, &reason); err != nil {
-					return fmt.Errorf("revoking the certificate: %w", err)
-				}
-				s.Changed(installer.Change{Action: installer.Delete, Target: "certificate (revoked at the ACME server)"})
-			}
-		}
-	}
-	var prev string
-	_, _ = s.Get("previousIngressCertificate", &prev)
-	ic := kube.Obj("operator.openshift.io/v1", "IngressController", operatorNS, "default", map[string]any{})
-	if prev != "" {
-		ic.Object["spec"] = map[string]any{"defaultCertificate": map[string]any{"name": prev}}
-	}
-	// Applying without the field hands it back: SSA removes fields only we owned.
-	if live, err := c.Get(ctx, icGVK, operatorNS, "default"); err != nil {
+	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
+	if err != nil {
 		return err
-	} else if live != nil {
-		if err := c.ApplyOne(ctx, ic); err != nil {
-			return err
-		}
-		s.Changed(installer.Change{Action: installer.Update, Target: "IngressController default", Detail: "default certificate restored"})
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	as, err := c.Get(ctx, asGVK, "", "cluster")
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, previousKey, previousOf(ic, as))
+}
+
+// mergeNamedCert puts our entry into apiserver/cluster's namedCertificates and keeps the
+// others. The list is atomic for server-side apply (applying it would take ownership of
+// everyone's entries), so this is an update guarded by resourceVersion.
+func (p *phase) mergeNamedCert(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	host := p.env.Cluster.APIHost()
+	return p.updateNamedCerts(ctx, c, func(live []any) []any { return mergeNamedCerts(live, host) }, func() {
+		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + host})
+	})
+}
+
+func (p *phase) updateNamedCerts(ctx context.Context, c *kube.Clients, edit func([]any) []any, changed func()) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		as, err := c.Get(ctx, asGVK, "", "cluster")
 		if err != nil || as == nil {
 			return err
 		}
-		var out []any
-		for _, e := range namedCerts(as) {
-			if !isOurs(e) {
-				out = append(out, e)
-			}
-		}
-		if len(out) == len(namedCerts(as)) {
+		live := namedCertsOf(as)
+		out := edit(live)
+		if sameList(live, out) {
 			return nil
 		}
 		if len(out) == 0 {
@@ -554,22 +598,119 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 		if err != nil {
 			return err
 		}
-		_, err = ri.Update(ctx, as, metav1.UpdateOptions{FieldManager: kube.FieldManager})
-		return err
+		if _, err := ri.Update(ctx, as, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+			return err
+		}
+		changed()
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("restoring apiserver/cluster: %w", err)
+		return fmt.Errorf("updating apiserver/cluster spec.servingCerts.namedCertificates: %w", err)
 	}
-	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
-		if _, err := c.Delete(ctx, kube.GVK("v1", "Secret"), ref[0], ref[1], metav1.DeletePropagationBackground); err != nil {
+	return nil
+}
+
+// Destroy restores the ingress controller's and the API server's previous certificates,
+// removes our secrets and, with --revoke, revokes our certificates. The ledger and the
+// ACME account stay: rate limits outlive the cluster.
+func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
+	c, gone, err := p.env.KubeForDestroy(ctx, s)
+	if err != nil || gone {
+		return err
+	}
+	if p.env.Revoke && p.env.Cluster.Spec.Certificates != nil {
+		if err := p.revoke(ctx, s, c); err != nil {
 			return err
 		}
 	}
-	for _, k := range []string{"installed", "previousRecorded", "previousIngressCertificate"} {
+	var prev previous
+	if _, err := s.Get(previousKey, &prev); err != nil {
+		return err
+	}
+	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
+	if err != nil {
+		return err
+	}
+	if ic != nil && ingressCertOf(ic) == IngressSecret {
+		// Applying without the field (or with the previous value) hands it back: server-side
+		// apply removes a field only we owned.
+		if err := c.ApplyOne(ctx, ingressPatch(prev.IngressDefaultCertificate)); err != nil {
+			return err
+		}
+		detail := "default certificate: the cluster's own again"
+		if prev.IngressDefaultCertificate != "" {
+			detail = "default certificate: " + prev.IngressDefaultCertificate + " again"
+		}
+		s.Changed(installer.Change{Action: installer.Update, Target: "IngressController " + operatorNS + "/default", Detail: detail})
+	}
+	err = p.updateNamedCerts(ctx, c, func(live []any) []any { return restoreNamedCerts(live, prev.NamedCertificates) }, func() {
+		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificates as before"})
+	})
+	if err != nil {
+		return err
+	}
+	// Secrets last: an operator whose config still named them would go Degraded.
+	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
+		sent, err := c.Delete(ctx, secretGVK, ref[0], ref[1], metav1.DeletePropagationBackground)
+		if err != nil {
+			return err
+		}
+		if sent {
+			s.Changed(installer.Change{Action: installer.Delete, Target: "Secret " + ref[0] + "/" + ref[1]})
+		}
+	}
+	for _, k := range []string{installedKey, previousKey, rolloutKey} {
 		if err := s.Put(ctx, k, nil); err != nil {
 			return err
 		}
 	}
-	// The ledger and the ACME account stay: rate limits outlive the cluster.
-	return s.DeleteFile(ctx, pendingFile)
+	if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
+
+// revoke revokes the certificates we ordered that are still around (served or pending),
+// as our ACME account, with reason cessationOfOperation.
+func (p *phase) revoke(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	var ledger Ledger
+	if _, err := s.Get(ledgerKey, &ledger); err != nil {
+		return err
+	}
+	var found []bundle
+	if b, err := p.readServed(ctx, c); err != nil {
+		return err
+	} else if b != nil {
+		found = append(found, *b)
+	}
+	if data, err := s.GetFile(ctx, pendingFile); err == nil {
+		if b, err := splitPEM(data); err == nil {
+			found = append(found, b)
+		}
+	}
+	dir := p.acme().ACMEDirectory()
+	var lc *lego.Client
+	for _, b := range found {
+		leaf, _, err := b.parse()
+		if err != nil || !ledger.has(serialOf(leaf), dir) || !p.now().Before(leaf.NotAfter) {
+			continue // not ours, or expired: nothing to revoke
+		}
+		if lc == nil {
+			if lc, err = p.accountClient(ctx, s, false); err != nil {
+				return err
+			}
+			if lc == nil {
+				s.Progress("no ACME account saved: certificate %s cannot be revoked by us", serialOf(leaf))
+				return nil
+			}
+		}
+		reason := uint(5) // cessationOfOperation (RFC 5280)
+		if err := lc.Certificate.RevokeWithReason(ctx, b.Chain, &reason); err != nil {
+			return fmt.Errorf("revoking certificate %s at %s: %w", serialOf(leaf), dir, err)
+		}
+		s.Changed(installer.Change{Action: installer.Delete, Target: "certificate " + serialOf(leaf), Detail: "revoked at the ACME server"})
+	}
+	return nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
