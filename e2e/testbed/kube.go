@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // auditPolicy records one Metadata event per mutating request (at
@@ -112,6 +114,9 @@ func (b *Bed) startKube(ctx context.Context) error {
 		ControlPlaneStartTimeout: 90 * time.Second,
 		ControlPlaneStopTimeout:  stopGrace,
 	}
+	// envtest logs through controller-runtime's logger, which complains with a stack
+	// trace when nobody set it; the bed's own log and the process logs say enough.
+	ctrllog.SetLogger(logr.Discard())
 	cfg, err := k.env.Start()
 	if err != nil {
 		// envtest may have started etcd before the API server failed.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -90,6 +91,14 @@ func newAWSProxy(moto *url.URL, challtestsrv, region string) (*awsProxy, error) 
 			r.Out.Host = r.In.Host
 		},
 		ModifyResponse: p.mirrorDNS,
+		// A client that went away (a killed rhoai-bootstrap: the kill tests do it on
+		// purpose) is not an error; anything else goes back to the client as a 502.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			http.Error(w, "AWS proxy: "+err.Error(), http.StatusBadGateway)
+		},
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
