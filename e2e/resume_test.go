@@ -48,7 +48,7 @@ func envInt(name string, def int64) int64 {
 // duplicated, and that the certificates were ordered once.
 // RHOAI_E2E_SEED and RHOAI_E2E_KILLS (default 20) replay or change a run.
 func TestKillAndResume(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	seed := envInt("RHOAI_E2E_SEED", time.Now().UnixNano())
 	kills := int(envInt("RHOAI_E2E_KILLS", 20))
 	t.Logf("seed %d (replay with RHOAI_E2E_SEED=%d), %d kills", seed, seed, kills)
@@ -92,6 +92,9 @@ func TestKillAndResume(t *testing.T) {
 	require.Equal(t, kills, killed)
 
 	res := install(t, r, state, env)
+	if res.Code != 0 {
+		dumpClusterState(t, r, state)
+	}
 	requireSuccess(t, res)
 
 	for infraID, n := range createsPerCluster(t, r.Registry()) {
@@ -128,7 +131,7 @@ func TestKillAndResume(t *testing.T) {
 // next run waits for install-complete; exit 8 stops the run as interrupted and the next
 // run resumes. Each case ends with destroy, which must leave nothing of ours.
 func TestInstallerFailuresRecover(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
 	cases := []struct {
 		stage        string
@@ -199,4 +202,35 @@ func lastPhase(t *testing.T, path string) string {
 		}
 	}
 	return phase
+}
+
+// dumpClusterState logs what a failed resume found: the fake installer's clusters, the
+// MachineSets on the bed, and the phases in the state, so a CI failure can be read.
+func dumpClusterState(t *testing.T, r *harness.Rehearsal, state string) {
+	t.Helper()
+	clusters, err := r.RegistryClusters()
+	if err != nil {
+		t.Logf("fake installer registry: %v", err)
+	}
+	for _, c := range clusters {
+		t.Logf("fake cluster %s: stage %q, in progress %q, destroyed %v, %d create(s), %d object(s) applied, last failure %+v",
+			c.InfraID, c.Stage, c.InProgress, c.Destroyed, c.CreateClusterInvocations, len(c.Applied), c.LastFailure)
+	}
+	ms, err := dyn(t, r).Resource(msGVR).Namespace("openshift-machine-api").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Logf("MachineSets: %v", err)
+	} else {
+		for _, m := range ms.Items {
+			t.Logf("MachineSet %s: labels %v, deleting %v", m.GetName(), m.GetLabels(), m.GetDeletionTimestamp() != nil)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(state, "state.json")); err == nil {
+		t.Logf("state.json:\n%s", b)
+	}
+	logs, _ := filepath.Glob(filepath.Join(r.WorkDir, "run-*.log"))
+	for _, l := range logs {
+		if b, err := os.ReadFile(l); err == nil && strings.Contains(string(b), `"phase":"cluster"`) {
+			t.Logf("%s:\n%s", filepath.Base(l), b)
+		}
+	}
 }

@@ -445,6 +445,20 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 	if err != nil {
 		return nil, failBootstrap(err, false)
 	}
+	// The bed is seeded as an installed cluster (ClusterVersion Available). A cluster
+	// being bootstrapped is not: mark it Progressing before auth/kubeconfig exists, so
+	// that a caller killed anywhere from here on never finds an "installed" cluster
+	// whose bootstrap did not finish.
+	bedKube, err := newKubeClient(in.settings.kubeconfig)
+	if err != nil {
+		return nil, failBootstrap(err, false)
+	}
+	if err := in.setClusterVersion(ctx, bedKube, st, ic, cvProgressing); err != nil {
+		if ctx.Err() != nil {
+			return nil, in.interrupt(rec, StageBootstrap)
+		}
+		return nil, failBootstrap(err, false)
+	}
 	kc, err := adminKubeconfig(ic.Metadata.Name, cluster, user)
 	if err != nil {
 		return nil, err
