@@ -8,9 +8,12 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,44 +34,64 @@ var (
 	msGVR   = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
 )
 
-// rehearsal starts a fresh bed + simulator for one test and stops it at the end.
+// rehearsal starts a rehearsal for one test on a bed of the package's pool, and gives
+// the bed back, rewound to how it started, at the end. A bed is started only when none
+// is free and fewer than -parallel run.
 func rehearsal(t *testing.T) *harness.Rehearsal {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	r, err := harness.Start(ctx, harness.Options{WorkDir: t.TempDir(), BinDir: binDir})
+	r, err := pool.Start(ctx, harness.Options{WorkDir: t.TempDir()})
 	require.NoError(t, err)
-	t.Logf("bed + simulator up in %s", time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() {
-		pids := r.Bed.PIDs()
-		require.NoError(t, r.Stop())
-		for _, pid := range pids {
-			assert.False(t, testbed.Alive(pid), "bed process %d survived", pid)
-		}
-	})
+	t.Logf("bed + simulator ready in %s", time.Since(start).Round(100*time.Millisecond))
+	t.Cleanup(func() { require.NoError(t, r.Stop(), "giving the bed back") })
 	return r
 }
 
-var binDir string
+var pool *harness.Pool
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "rhoai-e2e-bin-")
 	if err != nil {
 		panic(err)
 	}
+	defer os.RemoveAll(dir)
 	root, err := testbed.ModuleRoot()
 	if err != nil {
 		panic(err)
 	}
 	if err := harness.Build(context.Background(), root, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	binDir = dir
+	// As many beds as tests run at once (-parallel).
+	beds := runtime.GOMAXPROCS(0)
+	if f := flag.Lookup("test.parallel"); f != nil {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil {
+			beds = n
+		}
+	}
+	pool = harness.NewPool(beds, dir, nil)
 	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	pids := pool.PIDs()
+	pool.Report(os.Stdout)
+	if err := pool.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the test beds:", err)
+		code = max(code, 1)
+	}
+	for _, pid := range pids {
+		if testbed.Alive(pid) {
+			fmt.Fprintf(os.Stderr, "test bed process %d survived\n", pid)
+			code = max(code, 1)
+		}
+	}
+	return code
 }
 
 func dyn(t *testing.T, r *harness.Rehearsal) dynamic.Interface {
@@ -119,7 +142,7 @@ func mutatingAuditEvents(t *testing.T, r *harness.Rehearsal, since time.Time) in
 }
 
 func TestFreshInstallThenConvergedRerun(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
@@ -167,10 +190,16 @@ func TestFreshInstallThenConvergedRerun(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(logb), "rehearsal-client-secret-value", "the debug log never holds a secret")
 
-	// Converged re-run: zero mutating requests, by our own count and by the audit log.
+	leaf := assertCertificateFromPebble(t, r, state)
+
+	// Converged re-run: zero mutating requests, by our own count and by the audit log, and
+	// no certificate order.
 	since := time.Now()
 	res = install(t, r, state, env)
 	requireSuccess(t, res)
+	assert.Equal(t, 1, ledgerOrders(t, state), "a re-run orders no certificate")
+	again, _ := servedCertificate(t, r)
+	assert.Equal(t, leaf.SerialNumber, again.SerialNumber)
 	assert.Zero(t, res.Summary().Summary.Mutating, "a converged re-run changes nothing")
 	assert.Zero(t, mutatingAuditEvents(t, r, since), "the API server saw no write from us")
 	t.Logf("converged re-run: %s, %d mutating requests (audit log: %d)", res.Duration.Round(100*time.Millisecond), res.Summary().Summary.Mutating, mutatingAuditEvents(t, r, since))

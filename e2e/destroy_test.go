@@ -119,7 +119,7 @@ func errString(err error) string {
 // cluster) and exits non-zero; then that once the finalizer is released, destroy again
 // finishes and leaves nothing of ours.
 func TestDestroyReportsStuckFinalizer(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
@@ -158,7 +158,7 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 // TestExistingCluster runs the bootstrap against a running cluster (platform.existing):
 // no installer, the day-2 phases only, and destroy leaves the cluster itself alone.
 func TestExistingCluster(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
 	ctx := context.Background()
 	// An existing cluster has worker MachineSets to clone GPU pools from.

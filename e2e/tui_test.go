@@ -19,7 +19,7 @@ import (
 // the test bed and reads the screen with capture-pane: the phase list must show phases
 // running, then every phase done. Text only, no colours.
 func TestTUIInRealTerminal(t *testing.T) {
-	t.Parallel() // each test has its own bed on its own ports
+	t.Parallel() // each test borrows a bed of its own from the pool
 	tmux, err := exec.LookPath("tmux")
 	require.NoError(t, err, "tmux is needed (.ci/run installs it)")
 	r := rehearsal(t)

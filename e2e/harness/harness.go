@@ -44,6 +44,7 @@ type Rehearsal struct {
 	cancel  context.CancelFunc
 	simDone chan error
 	tmp     string
+	pool    *Pool // the bed is borrowed from it
 }
 
 // Build compiles rhoai-bootstrap and the fake openshift-install into dir.
@@ -58,7 +59,8 @@ func Build(ctx context.Context, root, dir string) error {
 	return nil
 }
 
-// Start starts the bed and the simulator and builds the binaries (unless BinDir is given).
+// Start starts a bed of its own and the simulator, and builds the binaries (unless
+// BinDir is given). Stop stops both.
 func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 	root, err := testbed.ModuleRoot()
 	if err != nil {
@@ -89,8 +91,17 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 		bed.Stop()
 		return nil, buildErr
 	}
-	cfg := bed.Config()
-	r.Sim, err = simulator.New(cfg, simulator.Options{
+	if err := r.startSimulator(o); err != nil {
+		bed.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// startSimulator starts a simulator of its own on r.Bed.
+func (r *Rehearsal) startSimulator(o Options) error {
+	cfg := r.Bed.Config()
+	sim, err := simulator.New(cfg, simulator.Options{
 		Latencies: o.Latencies,
 		InstallCRDs: func(ctx context.Context, pkg string) error {
 			if pkg == "openshift-gitops-operator" {
@@ -98,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 			}
 			return nil
 		},
-		RenderApp: payload.Renderer{Root: root}.Render,
+		RenderApp: payload.Renderer{Root: r.Root}.Render,
 		Log: func(format string, args ...any) {
 			if o.Log != nil {
 				fmt.Fprintf(o.Log, "simulator: "+format+"\n", args...)
@@ -106,24 +117,29 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 		},
 	})
 	if err != nil {
-		bed.Stop()
-		return nil, err
+		return err
 	}
+	r.Sim = sim
 	simCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.simDone = make(chan error, 1)
 	go func() { r.simDone <- r.Sim.Run(simCtx) }()
-	return r, nil
+	return nil
 }
 
-// Stop stops the simulator and the bed.
+// Stop stops the simulator, then gives the bed back to its pool (rewound) or, if it is
+// its own, stops it.
 func (r *Rehearsal) Stop() error {
 	if r.cancel != nil {
 		r.cancel()
 		<-r.simDone
+		r.cancel = nil
 	}
 	var err error
-	if r.Bed != nil {
+	switch {
+	case r.pool != nil:
+		err = r.pool.put(r.Bed)
+	case r.Bed != nil:
 		err = r.Bed.Stop()
 	}
 	if r.tmp != "" {

@@ -57,6 +57,9 @@ type Options struct {
 	// singletons are seeded only when CRDSetOpenShift is among them, so an
 	// empty non-nil list gives a bare API server (quick to start).
 	CRDSets []CRDSet
+	// NoKube starts only AWS (moto behind the proxy) and ACME: for tests of
+	// what never talks to Kubernetes, such as the S3 state backend.
+	NoKube bool
 	// ShortLivedValidity, when set, makes Pebble offer a "shortlived" ACME
 	// profile with this validity besides "default" (90 days); Let's
 	// Encrypt's is 160h. Off by default because Pebble gives orders that
@@ -123,6 +126,8 @@ type Bed struct {
 	infraID           string
 	kubeadminPassword string
 
+	checkpoint *checkpoint
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -145,7 +150,11 @@ func Start(ctx context.Context, opts Options) (*Bed, error) {
 		return nil, err
 	}
 
-	if err := b.startAll(ctx); err != nil {
+	err = b.startAll(ctx)
+	if err == nil && !opts.NoKube {
+		err = b.timed("checkpoint", func() error { return b.takeCheckpoint(ctx) })
+	}
+	if err != nil {
 		if stopErr := b.Stop(); stopErr != nil {
 			err = errors.Join(err, fmt.Errorf("stopping after failed start: %w", stopErr))
 		}
@@ -183,14 +192,11 @@ func (b *Bed) makeWorkDir() error {
 func (b *Bed) startAll(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := b.timed("kube-apiserver+etcd", func() error { return b.startKube(gctx) }); err != nil {
-			return err
+		if b.opts.NoKube {
+			return nil
 		}
-		for _, set := range b.opts.CRDSets {
-			err := b.timed("crds/"+string(set), func() error { return InstallCRDs(gctx, b.config, set) })
-			if err != nil {
-				return err
-			}
+		if err := b.startKubeWithCRDs(gctx); err != nil {
+			return err
 		}
 		// The seeded singletons are OpenShift and OLM kinds.
 		if !slices.Contains(b.opts.CRDSets, CRDSetOpenShift) {

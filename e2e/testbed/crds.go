@@ -197,6 +197,41 @@ func waitEstablished(ctx context.Context, client dynamic.ResourceInterface, objs
 // e2e/crds files, sorted by name. It fails if two files define the same CRD,
 // so a feature-set filter that lets a second variant through is noticed.
 func LoadCRDs(ctx context.Context, set CRDSet) ([]*unstructured.Unstructured, error) {
+	files, err := crdFiles(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{} // CRD name -> file, to catch duplicates
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		objs, err := decodeCRDs(f.data)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", f.name, err)
+		}
+		for _, obj := range objs {
+			if prev, dup := byName[obj.GetName()]; dup {
+				return nil, fmt.Errorf("CRD %s is defined in both %s and %s", obj.GetName(), prev, f.name)
+			}
+			byName[obj.GetName()] = f.name
+			out = append(out, obj)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("CRD set %q has no CRDs", set)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, nil
+}
+
+// crdFile is one file a CRD set is read from.
+type crdFile struct {
+	name string
+	data []byte
+}
+
+// crdFiles reads the files of set, unparsed: LoadCRDs decodes them, and the
+// CRD snapshot's cache key is their hash.
+func crdFiles(ctx context.Context, set CRDSet) ([]crdFile, error) {
 	sources, known := crdSources[set]
 	if !known {
 		if _, ok := embeddedCRDs[set]; !ok {
@@ -211,22 +246,7 @@ func LoadCRDs(ctx context.Context, set CRDSet) ([]*unstructured.Unstructured, er
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]string{} // CRD name -> file, to catch duplicates
-	var out []*unstructured.Unstructured
-	add := func(file string, data []byte) error {
-		objs, err := decodeCRDs(data)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", file, err)
-		}
-		for _, obj := range objs {
-			if prev, dup := byName[obj.GetName()]; dup {
-				return fmt.Errorf("CRD %s is defined in both %s and %s", obj.GetName(), prev, file)
-			}
-			byName[obj.GetName()] = file
-			out = append(out, obj)
-		}
-		return nil
-	}
+	var out []crdFile
 	for _, s := range sources {
 		dir := filepath.Join(dirs[s.module], filepath.FromSlash(s.dir))
 		entries, err := os.ReadDir(dir)
@@ -243,9 +263,7 @@ func LoadCRDs(ctx context.Context, set CRDSet) ([]*unstructured.Unstructured, er
 			if err != nil {
 				return nil, fmt.Errorf("reading CRD file: %w", err)
 			}
-			if err := add(file, data); err != nil {
-				return nil, err
-			}
+			out = append(out, crdFile{name: file, data: data})
 		}
 	}
 	for _, name := range embeddedCRDs[set] {
@@ -253,14 +271,8 @@ func LoadCRDs(ctx context.Context, set CRDSet) ([]*unstructured.Unstructured, er
 		if err != nil {
 			return nil, fmt.Errorf("reading embedded CRD %s: %w", name, err)
 		}
-		if err := add(path.Join("e2e/crds", name), data); err != nil {
-			return nil, err
-		}
+		out = append(out, crdFile{name: path.Join("e2e/crds", name), data: data})
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("CRD set %q has no CRDs", set)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
 }
 

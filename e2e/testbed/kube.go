@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,16 +50,23 @@ type kube struct {
 // binary, so the PID stays the same) and, through setpriv, asks the kernel
 // for SIGKILL when the parent dies — what Pdeathsig does for the bed's other
 // children.
-func (b *Bed) startKube(ctx context.Context) error {
+//
+// With from set, etcd starts on a copy of that data folder (a CRD snapshot) as a
+// new one-member cluster. startKube may be called again after stopKube.
+func (b *Bed) startKube(ctx context.Context, from string) error {
 	binDir := filepath.Join(b.workDir, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", binDir, err)
 	}
-	k := &kube{}
-	b.kube = k
+	if b.kube == nil {
+		b.kube = &kube{}
+	}
+	k := b.kube
 	shim := func(name string) (string, error) {
 		pidFile := filepath.Join(b.workDir, name+".pids")
-		k.pidFiles = append(k.pidFiles, pidFile)
+		if !slices.Contains(k.pidFiles, pidFile) {
+			k.pidFiles = append(k.pidFiles, pidFile)
+		}
 		return writeShim(binDir, name, filepath.Join(b.paths.Kubernetes, name), pidFile)
 	}
 	etcdPath, err := shim("etcd")
@@ -76,12 +84,12 @@ func (b *Bed) startKube(ctx context.Context) error {
 	}
 	b.auditLog = filepath.Join(b.workDir, "audit.log")
 
-	etcdLog, err := os.Create(filepath.Join(b.workDir, "etcd.log"))
+	etcdLog, err := appendTo(filepath.Join(b.workDir, "etcd.log"))
 	if err != nil {
 		return fmt.Errorf("creating the etcd log: %w", err)
 	}
 	b.closers = append(b.closers, etcdLog.Close)
-	apiLog, err := os.Create(filepath.Join(b.workDir, "kube-apiserver.log"))
+	apiLog, err := appendTo(filepath.Join(b.workDir, "kube-apiserver.log"))
 	if err != nil {
 		return fmt.Errorf("creating the kube-apiserver log: %w", err)
 	}
@@ -96,12 +104,22 @@ func (b *Bed) startKube(ctx context.Context) error {
 	api.Configure().
 		Set("audit-policy-file", policy).
 		Set("audit-log-path", b.auditLog).
-		Set("audit-log-format", "json")
+		Set("audit-log-format", "json").
+		// Reset rewinds etcd to the revision the bed started at: keep every revision.
+		Set("etcd-compaction-interval", "0")
 	etcd := &envtest.Etcd{
 		Path:    etcdPath,
 		DataDir: filepath.Join(b.workDir, "etcd"),
 		Out:     etcdLog,
 		Err:     etcdLog,
+	}
+	if from != "" {
+		if err := copyDir(from, etcd.DataDir); err != nil {
+			return fmt.Errorf("copying the CRD snapshot: %w", err)
+		}
+		// The snapshot's member was advertised on other ports: start it as a new
+		// one-member cluster with the same data.
+		etcd.Configure().Set("force-new-cluster", "true")
 	}
 	for _, d := range []string{api.CertDir, etcd.DataDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -135,6 +153,20 @@ func (b *Bed) startKube(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// stopKube stops etcd and kube-apiserver, leaving etcd's data in place.
+func (b *Bed) stopKube() error {
+	if b.kube == nil || b.kube.env == nil {
+		return nil
+	}
+	err := b.kube.env.Stop()
+	b.kube.env = nil
+	return err
+}
+
+func appendTo(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 }
 
 // stop stops the control plane through envtest, then kills whatever a PID
