@@ -122,23 +122,38 @@ func (l *LocalStore) Load(_ context.Context) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
+	return DecodeState(b, l.Location())
+}
+
+// DecodeState decodes a saved state, refusing a corrupt one and one written by a newer
+// binary. Every backend reads state through it.
+func DecodeState(b []byte, location string) (*State, error) {
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("state file %s is corrupt (%v): restore it from a backup or move it away to start over", l.Location(), err)
+		return nil, fmt.Errorf("state file %s is corrupt (%v): restore it from a backup or move it away to start over", location, err)
 	}
 	if s.Version > StateVersion {
-		return nil, fmt.Errorf("state file %s has version %d, newer than this binary understands (%d): upgrade rhoai-bootstrap", l.Location(), s.Version, StateVersion)
+		return nil, fmt.Errorf("state file %s has version %d, newer than this binary understands (%d): upgrade rhoai-bootstrap", location, s.Version, StateVersion)
 	}
 	return &s, nil
 }
 
-// Save implements Store.
-func (l *LocalStore) Save(_ context.Context, s *State) error {
+// EncodeState is the bytes every backend saves.
+func EncodeState(s *State) ([]byte, error) {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encoding state: %w", err)
+		return nil, fmt.Errorf("encoding state: %w", err)
 	}
-	return l.writeAtomic(l.Location(), append(b, '\n'))
+	return append(b, '\n'), nil
+}
+
+// Save implements Store.
+func (l *LocalStore) Save(_ context.Context, s *State) error {
+	b, err := EncodeState(s)
+	if err != nil {
+		return err
+	}
+	return l.writeAtomic(l.Location(), b)
 }
 
 func (l *LocalStore) sidePath(name string) (string, error) {

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer/s3store"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/graph"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
@@ -25,6 +27,8 @@ import (
 type globalOptions struct {
 	file           string
 	stateDir       string
+	state          string
+	stateKMSKey    string
 	output         string
 	verbose        bool
 	nonInteractive bool
@@ -38,6 +42,8 @@ func (o *globalOptions) bind(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVarP(&o.file, "file", "f", "", "the cluster file (kind: Cluster)")
 	f.StringVar(&o.stateDir, "state-dir", "", "where state.json, the lock, the debug log and the installer's files live (default .rhoai-bootstrap/<cluster name>)")
+	f.StringVar(&o.state, "state", os.Getenv("RHOAI_BOOTSTRAP_STATE"), "keep the state in S3 instead of --state-dir: s3://bucket/prefix (env RHOAI_BOOTSTRAP_STATE); the work folder stays local")
+	f.StringVar(&o.stateKMSKey, "state-kms-key", os.Getenv("RHOAI_BOOTSTRAP_STATE_KMS_KEY"), "encrypt the S3 state with SSE-KMS under this key ID, ARN or alias")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (one event object per line)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug lines (the debug log always has them)")
 	f.BoolVar(&o.nonInteractive, "non-interactive", false, "never start the TUI or prompt (also when CI=true or stdout is not a terminal)")
@@ -71,13 +77,36 @@ func (o *globalOptions) dir(c *configs.Cluster) string {
 	return filepath.Join(".rhoai-bootstrap", c.Metadata.Name)
 }
 
-// store loads the cluster file and opens its state store.
-func (o *globalOptions) store() (*configs.Cluster, *installer.LocalStore, error) {
+// store loads the cluster file and opens its state store: S3 with --state s3://…, else
+// the local folder.
+func (o *globalOptions) store(ctx context.Context) (*configs.Cluster, installer.Store, error) {
 	c, err := o.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := installer.NewLocalStore(o.dir(c))
+	if o.state == "" {
+		if o.stateKMSKey != "" {
+			return nil, nil, &exitError{code: ExitConfig, err: errors.New("--state-kms-key: only for an S3 state (--state s3://bucket/prefix)")}
+		}
+		st, err := installer.NewLocalStore(o.dir(c))
+		return c, st, err
+	}
+	if !s3store.IsURL(o.state) {
+		return nil, nil, &exitError{code: ExitConfig, err: fmt.Errorf("--state %q: use s3://bucket/prefix, or --state-dir for a local folder", o.state)}
+	}
+	if _, _, err := s3store.Parse(o.state); err != nil {
+		return nil, nil, &exitError{code: ExitConfig, err: err}
+	}
+	cfg, err := (&phases.Env{Cluster: c}).AWS(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		// S3-compatible endpoints (AWS_ENDPOINT_URL: MinIO, Ceph, moto) want
+		// path-style addressing; AWS itself takes either.
+		so.UsePathStyle = cfg.BaseEndpoint != nil || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
+	})
+	st, err := s3store.New(client, o.state, o.stateKMSKey)
 	return c, st, err
 }
 
@@ -102,7 +131,7 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	if o.output != "text" && o.output != "json" {
 		return nil, &exitError{code: ExitConfig, err: fmt.Errorf("--output %q: use text or json", o.output)}
 	}
-	c, store, err := o.store()
+	c, store, err := o.store(cmd.Context())
 	if err != nil {
 		return nil, err
 	}

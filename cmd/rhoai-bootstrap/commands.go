@@ -17,6 +17,7 @@ import (
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer/s3store"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/manifests"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/certificates"
@@ -203,7 +204,7 @@ func newStatusCommand(o *globalOptions) *cobra.Command {
 		Short: "Show each phase's last outcome from the state file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, store, err := o.store()
+			c, store, err := o.store(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -313,28 +314,51 @@ go over it.`,
 
 func newStateCommand(o *globalOptions) *cobra.Command {
 	st := &cobra.Command{Use: "state", Short: "Inspect the state"}
+	var force bool
 	unlock := &cobra.Command{
-		Use:   "unlock -f FILE",
-		Short: "Check the state lock (a local lock is never stale: the kernel frees it when its holder dies)",
-		Long: `unlock tells whether the state is locked, and by whom. The local state's lock is a
-flock(2) that the kernel releases when its holder exits, even by kill -9, so there is
-nothing to break; stop the holder instead. Breaking a remote (S3) lock with --force comes
-with the remote state backend.`,
+		Use:   "unlock -f FILE [--force]",
+		Short: "Show who holds the state lock; with --force, break a stale S3 lock",
+		Long: `unlock tells whether the state is locked, and by whom.
+
+The local state's lock is a flock(2) that the kernel releases when its holder exits,
+even by kill -9, so it is never stale and --force does nothing to it: stop the holder.
+
+An S3 lock (--state s3://…) outlives a CI runner that died; it is never broken
+silently. When you know its holder is gone, --force removes it. If the holder was alive
+after all, its next state save fails (the state is written with If-Match on the
+version it read) instead of overwriting the newer state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, store, err := o.store()
+			_, store, err := o.store(cmd.Context())
 			if err != nil {
 				return err
+			}
+			out := cmd.OutOrStdout()
+			if remote, ok := store.(*s3store.Store); ok && force {
+				held, err := remote.ForceUnlock(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if held == nil {
+					fmt.Fprintf(out, "%s is not locked\n", store.Location())
+					return nil
+				}
+				fmt.Fprintf(out, "broke the lock on %s held by pid %d on %s (%q, started %s)\n",
+					store.Location(), held.PID, held.Host, held.Command, held.Started.Format(time.RFC3339))
+				return nil
 			}
 			u, err := store.Lock(cmd.Context(), installer.CurrentHolder("state unlock"))
 			if err != nil {
 				return err
 			}
-			u.Unlock()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is not locked\n", store.Location())
+			if err := u.Unlock(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s is not locked\n", store.Location())
 			return nil
 		},
 	}
+	unlock.Flags().BoolVar(&force, "force", false, "break an S3 lock whose holder is gone")
 	st.AddCommand(unlock)
 	return st
 }
