@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 40m
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build testbin test unit e2e demo lint fuzz clean
+.PHONY: all build testbin test unit e2e demo bench chaos lint fuzz clean
 
 all: build
 
@@ -36,6 +36,19 @@ e2e: testbin
 # `rhoai-bootstrap install -f configs/examples/local.yaml`, prints where things are.
 demo: build testbin
 	./e2e/demo.sh
+
+# Figures on the test bed: rehearsal wall time with realistic (scaled) latencies, with the
+# graph's concurrency and with --max-parallel 1; converged re-run; peak RSS; --help
+# latency; binary size. BENCH_SCALE scales the latencies (default 0.05).
+BENCH_SCALE ?= 0.05
+bench: testbin
+	$(GO) run ./e2e/cmd/bench -scale $(BENCH_SCALE)
+
+# kill -9 at seeded random moments, then one more run must converge with nothing
+# duplicated. CHAOS_KILLS (default 20), CHAOS_SEED (default: the clock; printed).
+CHAOS_KILLS ?= 20
+chaos: testbin
+	$(GO) run ./e2e/cmd/chaos -kills $(CHAOS_KILLS) $(if $(CHAOS_SEED),-seed $(CHAOS_SEED))
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -45,7 +45,15 @@ func rehearsal(t *testing.T) *harness.Rehearsal {
 	r, err := pool.Start(ctx, harness.Options{WorkDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Logf("bed + simulator ready in %s", time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() { require.NoError(t, r.Stop(), "giving the bed back") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(r.SimulatorLog()); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("simulator log (last %d lines):\n%s", min(len(lines), 60), strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			}
+		}
+		require.NoError(t, r.Stop(), "giving the bed back")
+	})
 	return r
 }
 

@@ -4,7 +4,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,19 +23,9 @@ import (
 // ledgerOrders counts the certificate orders recorded in the state's ledger.
 func ledgerOrders(t *testing.T, state string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(state, "state.json"))
+	n, err := harness.LedgerOrders(state)
 	require.NoError(t, err)
-	var st struct {
-		Phases map[string]struct {
-			Data map[string]json.RawMessage `json:"data"`
-		} `json:"phases"`
-	}
-	require.NoError(t, json.Unmarshal(b, &st))
-	var ledger []json.RawMessage
-	if raw, ok := st.Phases["certificates"].Data["ledger"]; ok {
-		require.NoError(t, json.Unmarshal(raw, &ledger))
-	}
-	return len(ledger)
+	return n
 }
 
 type ref struct {
@@ -126,7 +115,8 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	requireSuccess(t, install(t, r, state, env))
 	const stuck = "operator-nfd"
 	r.Sim.StuckFinalizers(stuck)
-	res := destroy(t, r, state, env, 1)
+	// Waiting for the stuck finalizer is the point: a short timeout (15 s for finalizers).
+	res := destroy(t, r, state, env, 1, "--timeout-factor", "0.05")
 	found := false
 	for _, e := range res.Events {
 		if strings.Contains(e.Error, "Application openshift-gitops/"+stuck+" is stuck on finalizer(s) resources-finalizer.argocd.argoproj.io") {

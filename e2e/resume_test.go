@@ -4,13 +4,10 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,14 +22,8 @@ import (
 // createsPerCluster counts `create cluster` invocations per infra ID.
 func createsPerCluster(t *testing.T, registry string) map[string]int {
 	t.Helper()
-	invs, err := fakeinstall.Registry{Dir: registry}.Invocations()
+	n, err := harness.CreatesPerCluster(registry)
 	require.NoError(t, err)
-	n := map[string]int{}
-	for _, inv := range invs {
-		if inv.Command() == "create cluster" {
-			n[inv.InfraID]++
-		}
-	}
 	return n
 }
 
@@ -52,44 +43,15 @@ func TestKillAndResume(t *testing.T) {
 	seed := envInt("RHOAI_E2E_SEED", time.Now().UnixNano())
 	kills := int(envInt("RHOAI_E2E_KILLS", 20))
 	t.Logf("seed %d (replay with RHOAI_E2E_SEED=%d), %d kills", seed, seed, kills)
-	rng := rand.New(rand.NewSource(seed))
 	r := rehearsal(t)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
-	args := append([]string{"install", "-f", r.Config(), "-o", "json"}, r.Flags(state)...)
-	// Kill moments: the i-th run is killed at a uniform moment in [0, 0.5 s + i × 0.75 s],
-	// so early kills land in the first phases and later ones further on, and never later
-	// than the last run that finished took (a converged re-run is killed mid-check).
 	step := time.Duration(envInt("RHOAI_E2E_KILL_STEP_MS", 750)) * time.Millisecond
-	killed, completed := 0, 0
-	where := map[string]int{}
-	last := time.Hour
-	for attempt := 0; killed < kills && attempt < kills*4; attempt++ {
-		window := min(500*time.Millisecond+time.Duration(killed)*step, last)
-		after := time.Duration(rng.Int63n(int64(window)))
-		cmd := r.Command(context.Background(), env, args...)
-		log, err := os.Create(filepath.Join(r.WorkDir, "run-"+strconv.Itoa(attempt)+".log"))
-		require.NoError(t, err)
-		cmd.Stdout, cmd.Stderr = log, log
-		start := time.Now()
-		require.NoError(t, cmd.Start())
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-			completed++
-			last = time.Since(start)
-		case <-time.After(after):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			killed++
-			where[lastPhase(t, log.Name())]++
-		}
-		log.Close()
-	}
-	t.Logf("where the kills landed (phase last heard from): %v", where)
-	t.Logf("%d kills, %d runs finished before their kill moment", killed, completed)
-	require.Equal(t, kills, killed)
+	chaos, err := r.Chaos(context.Background(), state, harness.ChaosOptions{Kills: kills, Seed: seed, Step: step})
+	t.Logf("where the kills landed (phase last heard from): %v", chaos.Where)
+	t.Logf("%d kills, %d runs finished before their kill moment", chaos.Kills, chaos.Completed)
+	require.NoError(t, err)
+	killed, completed := chaos.Kills, chaos.Completed
 
 	res := install(t, r, state, env)
 	if res.Code != 0 {
@@ -188,20 +150,6 @@ func destroy(t *testing.T, r *harness.Rehearsal, state string, env []string, wan
 	}
 	require.Equal(t, want, res.Code, "destroy; stderr: %s", res.Stderr)
 	return res
-}
-
-// lastPhase names the phase of the last event a killed run printed ("start" if none).
-func lastPhase(t *testing.T, path string) string {
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	phase := "start"
-	for _, line := range strings.Split(string(b), "\n") {
-		var e harness.Event
-		if json.Unmarshal([]byte(line), &e) == nil && e.Phase != "" {
-			phase = e.Phase
-		}
-	}
-	return phase
 }
 
 // dumpClusterState logs what a failed resume found: the fake installer's clusters, the

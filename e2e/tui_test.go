@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 )
 
 // TestTUIInRealTerminal runs `rhoai-bootstrap install` in a real 80×24 terminal (tmux) on
@@ -45,8 +47,8 @@ func TestTUIInRealTerminal(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "export %s=%q\n", k, v)
 	}
-	fmt.Fprintf(&b, "cd %q\n%q install -f %q --state-dir %q --timeout-factor 0.05 --poll-interval 200ms\necho \"EXIT=$?\"\nsleep 600\n",
-		r.Root, filepath.Join(r.BinDir, "rhoai-bootstrap"), r.Config(), state)
+	fmt.Fprintf(&b, "cd %q\n%q install -f %q --state-dir %q --timeout-factor %s --poll-interval 200ms\necho \"EXIT=$?\"\nsleep 600\n",
+		r.Root, filepath.Join(r.BinDir, "rhoai-bootstrap"), r.Config(), state, harness.TimeoutFactor)
 	require.NoError(t, os.WriteFile(script, []byte(b.String()), 0o700))
 	session := fmt.Sprintf("rhoai-e2e-%d", os.Getpid())
 	sock := filepath.Join(r.WorkDir, "tmux.sock")

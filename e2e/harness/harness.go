@@ -28,7 +28,9 @@ type Options struct {
 	// WorkDir holds the bed, the binaries and the bootstrap's state (temporary if empty).
 	WorkDir   string
 	Latencies simulator.Latencies
-	Log       io.Writer
+	// DNSPropagation delays Route53 TXT changes reaching DNS (0: at once).
+	DNSPropagation time.Duration
+	Log            io.Writer
 	// BinDir, if set, holds prebuilt rhoai-bootstrap and openshift-install binaries.
 	BinDir string
 }
@@ -45,7 +47,12 @@ type Rehearsal struct {
 	simDone chan error
 	tmp     string
 	pool    *Pool // the bed is borrowed from it
+
+	closeLog func() error
 }
+
+// SimulatorLog is the simulator's log of a pooled rehearsal (WorkDir/simulator.log).
+func (r *Rehearsal) SimulatorLog() string { return filepath.Join(r.WorkDir, "simulator.log") }
 
 // Build compiles rhoai-bootstrap and the fake openshift-install into dir.
 func Build(ctx context.Context, root, dir string) error {
@@ -100,6 +107,7 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 
 // startSimulator starts a simulator of its own on r.Bed.
 func (r *Rehearsal) startSimulator(o Options) error {
+	r.Bed.SetDNSPropagation(o.DNSPropagation)
 	cfg := r.Bed.Config()
 	sim, err := simulator.New(cfg, simulator.Options{
 		Latencies: o.Latencies,
@@ -134,6 +142,10 @@ func (r *Rehearsal) Stop() error {
 		r.cancel()
 		<-r.simDone
 		r.cancel = nil
+	}
+	if r.closeLog != nil {
+		_ = r.closeLog()
+		r.closeLog = nil
 	}
 	var err error
 	switch {
@@ -170,9 +182,16 @@ func (r *Rehearsal) Config() string {
 	return filepath.Join(r.Root, "configs", "examples", "local.yaml")
 }
 
+// TimeoutFactor scales rhoai-bootstrap's wait timeouts in rehearsals. The simulator's
+// latencies are ~0.3 s, so every wait that ends well ends in seconds whatever the
+// factor; the factor only bounds how long a wait may take on a loaded machine (CI runs
+// several beds on 2 cores) before it counts as stuck: 0.1 gives the namespace and
+// finalizer waits 30 s. Tests about timeouts themselves pass a smaller one.
+const TimeoutFactor = "0.1"
+
 // Flags are the flags every rehearsal run uses: a state dir, short timeouts, fast polls.
 func (r *Rehearsal) Flags(stateDir string) []string {
-	return []string{"--state-dir", stateDir, "--timeout-factor", "0.05", "--poll-interval", "200ms", "--non-interactive"}
+	return []string{"--state-dir", stateDir, "--timeout-factor", TimeoutFactor, "--poll-interval", "200ms", "--non-interactive"}
 }
 
 // Command builds a rhoai-bootstrap command.

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -57,6 +58,13 @@ func (p *Pool) Start(ctx context.Context, o Options) (*Rehearsal, error) {
 	r := &Rehearsal{Root: root, WorkDir: o.WorkDir, BinDir: p.binDir, Bed: bed, pool: p}
 	if o.Log == nil {
 		o.Log = p.log
+	}
+	if o.Log == nil {
+		// The simulator's own log, for reading after a failure (Rehearsal.SimulatorLog).
+		if f, err := os.Create(filepath.Join(o.WorkDir, "simulator.log")); err == nil {
+			o.Log = f
+			r.closeLog = f.Close
+		}
 	}
 	if err := r.startSimulator(o); err != nil {
 		return nil, errors.Join(err, p.put(bed))

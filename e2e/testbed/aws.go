@@ -93,8 +93,13 @@ func (b *Bed) ResetAWS(ctx context.Context) error {
 		return fmt.Errorf("resetting moto: %s", resp.Status)
 	}
 	b.proxy.resetQuotas()
+	b.proxy.setDNSDelay(0)
 	return b.createHostedZone(ctx)
 }
+
+// SetDNSPropagation makes Route53 TXT changes reach the bed's DNS (what Pebble and
+// lego's propagation check query) only after d; ResetAWS sets it back to 0.
+func (b *Bed) SetDNSPropagation(d time.Duration) { b.proxy.setDNSDelay(d) }
 
 // SetQuota sets the value (in vCPUs) that the fake Service Quotas returns
 // for an ec2 quota code, e.g. SetQuota(QuotaGAndVTOnDemand, 0) to make a GPU

@@ -62,6 +62,16 @@ type awsProxy struct {
 	listener     net.Listener
 	mu           sync.Mutex
 	quotas       map[string]float64
+	// dnsDelay is how long a TXT change takes to reach DNS (propagation).
+	dnsDelay time.Duration
+}
+
+// setDNSDelay makes TXT changes visible in DNS only after d, as Route53's propagation
+// to its name servers does; 0 mirrors them at once.
+func (p *awsProxy) setDNSDelay(d time.Duration) {
+	p.mu.Lock()
+	p.dnsDelay = d
+	p.mu.Unlock()
 }
 
 // rrsetPath matches Route53 ChangeResourceRecordSets: POST
@@ -160,7 +170,21 @@ func (p *awsProxy) mirrorDNS(resp *http.Response) error {
 	if len(changes) == 0 || resp.StatusCode/100 != 2 {
 		return nil
 	}
-	ctx := resp.Request.Context()
+	p.mu.Lock()
+	delay := p.dnsDelay
+	p.mu.Unlock()
+	if delay > 0 {
+		time.AfterFunc(delay, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = p.mirror(ctx, changes)
+		})
+		return nil
+	}
+	return p.mirror(resp.Request.Context(), changes)
+}
+
+func (p *awsProxy) mirror(ctx context.Context, changes []rrChange) error {
 	for _, c := range changes {
 		rrs := c.ResourceRecordSet
 		if !strings.EqualFold(rrs.Type, "TXT") {

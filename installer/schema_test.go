@@ -1,0 +1,48 @@
+package installer
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestEventSchemaFields pins the JSON field names of events and summaries that
+// docs/output.md documents under schema 1. If this fails, update docs/output.md, and
+// bump EventSchema unless the change only adds fields.
+func TestEventSchemaFields(t *testing.T) {
+	require.Equal(t, 1, EventSchema)
+	e := Event{Schema: EventSchema, Time: time.Now(), Type: RunFinished, Action: "install", Phase: "p", Message: "m",
+		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", DurationMS: 1,
+		Changes: []Change{{Action: Create, Target: "t", Detail: "d"}}, Debug: true,
+		Summary: &Summary{Action: "install", Outcome: OutcomeDone, Phases: map[string]Outcome{"p": OutcomeDone}, State: "s",
+			Failed: []string{"p"}, Mutating: 1, Extra: map[string]string{"k": "v"}}}
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "message", "outcome", "phase", "schema", "summary", "time", "type", "waiting"}, keys(m))
+	var sum, w map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m["summary"], &sum))
+	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "state"}, keys(sum))
+	require.NoError(t, json.Unmarshal(m["waiting"], &w))
+	assert.Equal(t, []string{"on", "until"}, keys(w))
+	var ch []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m["changes"], &ch))
+	assert.Equal(t, []string{"action", "detail", "target"}, keys(ch[0]))
+	for _, typ := range []EventType{RunStarted, PhaseStarted, Progress, WaitingOn, PhaseDone, PhaseSkipped, PhaseFailed, PhasePlanned, RunFinished} {
+		assert.Contains(t, []string{"run-started", "phase-started", "progress", "waiting", "phase-done", "phase-skipped", "phase-failed", "phase-planned", "run-finished"}, string(typ))
+	}
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
