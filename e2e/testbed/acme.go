@@ -51,44 +51,52 @@ func (b *Bed) startACME(ctx context.Context) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 
-	ports, err := freePorts(6)
+	err = retryOnPortClash(func() error {
+		port, err := freePorts(2)
+		if err != nil {
+			return err
+		}
+		a.dnsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port[0]))
+		a.challtestURL = "http://127.0.0.1:" + strconv.Itoa(port[1])
+		chall, err := b.start("pebble-challtestsrv", b.childEnv(), filepath.Join(b.paths.Pebble, "pebble-challtestsrv"),
+			"-dnsserver", a.dnsAddr,
+			"-management", "127.0.0.1:"+strconv.Itoa(port[1]),
+			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
+		if err != nil {
+			return err
+		}
+		if err := chall.waitReady(ctx, 30*time.Second, httpAnswers(a.client, a.challtestURL+"/dns-request-history")); err != nil {
+			return err
+		}
+		return chall.waitReady(ctx, 30*time.Second, dnsAnswers(a.dnsAddr))
+	})
 	if err != nil {
 		return err
 	}
-	dnsPort, challMgmt, listen, mgmt, httpPort, tlsPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
-	a.dnsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
-	a.challtestURL = "http://127.0.0.1:" + strconv.Itoa(challMgmt)
 
-	chall, err := b.start("pebble-challtestsrv", b.childEnv(), filepath.Join(b.paths.Pebble, "pebble-challtestsrv"),
-		"-dnsserver", a.dnsAddr,
-		"-management", "127.0.0.1:"+strconv.Itoa(challMgmt),
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
-	if err != nil {
-		return err
-	}
-	if err := chall.waitReady(ctx, 30*time.Second, httpAnswers(a.client, a.challtestURL+"/dns-request-history")); err != nil {
-		return err
-	}
-	if err := chall.waitReady(ctx, 30*time.Second, dnsAnswers(a.dnsAddr)); err != nil {
-		return err
-	}
-
-	cfgPath := filepath.Join(b.workDir, "pebble-config.json")
-	if err := writePebbleConfig(cfgPath, certs, listen, mgmt, httpPort, tlsPort, b.opts.ShortLivedValidity); err != nil {
-		return err
-	}
-	env := append(b.childEnv(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	pebble, err := b.start("pebble", env, filepath.Join(b.paths.Pebble, "pebble"),
-		"-config", cfgPath, "-dnsserver", a.dnsAddr)
-	if err != nil {
-		return err
-	}
-	a.directoryURL = "https://127.0.0.1:" + strconv.Itoa(listen) + "/dir"
-	a.managementURL = "https://127.0.0.1:" + strconv.Itoa(mgmt)
-	if err := pebble.waitReady(ctx, 30*time.Second, httpOK(a.client, a.directoryURL)); err != nil {
-		return err
-	}
-	return pebble.waitReady(ctx, 30*time.Second, httpOK(a.client, a.managementURL+"/roots/0"))
+	return retryOnPortClash(func() error {
+		ports, err := freePorts(4)
+		if err != nil {
+			return err
+		}
+		listen, mgmt, httpPort, tlsPort := ports[0], ports[1], ports[2], ports[3]
+		cfgPath := filepath.Join(b.workDir, "pebble-config.json")
+		if err := writePebbleConfig(cfgPath, certs, listen, mgmt, httpPort, tlsPort, b.opts.ShortLivedValidity); err != nil {
+			return err
+		}
+		env := append(b.childEnv(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+		pebble, err := b.start("pebble", env, filepath.Join(b.paths.Pebble, "pebble"),
+			"-config", cfgPath, "-dnsserver", a.dnsAddr)
+		if err != nil {
+			return err
+		}
+		a.directoryURL = "https://127.0.0.1:" + strconv.Itoa(listen) + "/dir"
+		a.managementURL = "https://127.0.0.1:" + strconv.Itoa(mgmt)
+		if err := pebble.waitReady(ctx, 30*time.Second, httpOK(a.client, a.directoryURL)); err != nil {
+			return err
+		}
+		return pebble.waitReady(ctx, 30*time.Second, httpOK(a.client, a.managementURL+"/roots/0"))
+	})
 }
 
 // writePebbleConfig writes Pebble's JSON configuration: free ports, the

@@ -35,16 +35,18 @@ func (b *Bed) startMoto(ctx context.Context) error {
 			bin = motoFallback
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	p, err := b.start("moto", b.childEnv(), bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err != nil {
-		return err
-	}
-	b.motoURL = &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
-	return p.waitReady(ctx, 60*time.Second, httpAnswers(http.DefaultClient, b.motoURL.String()+"/moto-api/"))
+	return retryOnPortClash(func() error {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p, err := b.start("moto", b.childEnv(), bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+		if err != nil {
+			return err
+		}
+		b.motoURL = &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
+		return p.waitReady(ctx, 60*time.Second, httpAnswers(http.DefaultClient, b.motoURL.String()+"/moto-api/"))
+	})
 }
 
 // AWSConfig returns an SDK configuration that talks to the bed's AWS (moto

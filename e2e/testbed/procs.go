@@ -147,6 +147,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// retryOnPortClash runs start up to three times while it fails because a port we chose
+// was taken before the process bound it: a free port is only free until somebody —
+// another bed starting at the same time, any client's ephemeral port — takes it. start
+// must choose new ports each time; a process that failed has exited already.
+func retryOnPortClash(start func() error) error {
+	var err error
+	for range 3 {
+		if err = start(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+			return err
+		}
+	}
+	return err
+}
+
 // freePorts returns n distinct free ports; the listeners stay open until all
 // are chosen so the kernel does not hand out the same port twice.
 func freePorts(n int) ([]int, error) {
