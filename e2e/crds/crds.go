@@ -28,8 +28,8 @@ var OpenDataHub = []string{
 }
 
 // GitOps lists the embedded files with the CRDs that the OpenShift GitOps
-// operator ships besides Argo CD's own (Application, AppProject,
-// ApplicationSet), which come from the Argo CD module.
+// operator ships besides Argo CD's own (Application, AppProject), which come
+// from the Argo CD module.
 var GitOps = []string{
 	"argocd.yaml",
 }

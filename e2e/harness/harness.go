@@ -120,7 +120,7 @@ func (r *Rehearsal) startSimulator(o Options) error {
 		RenderApp: payload.Renderer{Root: r.Root}.Render,
 		Log: func(format string, args ...any) {
 			if o.Log != nil {
-				fmt.Fprintf(o.Log, "simulator: "+format+"\n", args...)
+				fmt.Fprintf(o.Log, "%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 			}
 		},
 	})

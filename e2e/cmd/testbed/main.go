@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -81,7 +82,9 @@ func run() error {
 			return nil
 		},
 		RenderApp: payload.Renderer{Root: root}.Render,
-		Log:       func(format string, args ...any) { fmt.Printf("simulator: "+format+"\n", args...) },
+		Log: func(format string, args ...any) {
+			fmt.Printf("%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+		},
 	})
 	if err != nil {
 		return err
