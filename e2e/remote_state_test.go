@@ -118,15 +118,9 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 	obj.Body.Close()
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "rehearsal-client-secret-value")
-	var st struct {
-		Phases map[string]struct {
-			Data map[string]json.RawMessage `json:"data"`
-		} `json:"phases"`
-	}
-	require.NoError(t, json.Unmarshal(b, &st))
-	var ledger []json.RawMessage
-	require.NoError(t, json.Unmarshal(st.Phases["certificates"].Data["ledger"], &ledger))
-	assert.Len(t, ledger, 1, "one ACME order across both runners")
+	orders, err := harness.LedgerOrdersIn(b)
+	require.NoError(t, err)
+	assert.Equal(t, 1, orders, "one ACME order across both runners")
 
 	// Converged from either machine.
 	since := time.Now()

@@ -115,12 +115,18 @@ func LedgerOrders(state string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return LedgerOrdersIn(b)
+}
+
+// LedgerOrdersIn counts the certificate orders in a state document, wherever it was
+// read from (a local folder, S3).
+func LedgerOrdersIn(stateJSON []byte) (int, error) {
 	var st struct {
 		Phases map[string]struct {
 			Data map[string]json.RawMessage `json:"data"`
 		} `json:"phases"`
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := json.Unmarshal(stateJSON, &st); err != nil {
 		return 0, err
 	}
 	var ledger []json.RawMessage

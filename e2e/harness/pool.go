@@ -15,10 +15,10 @@ import (
 
 // Pool lends beds to rehearsals, one rehearsal per bed at a time, and rewinds a bed
 // when it comes back (testbed.Bed.Reset) so the next rehearsal finds it as new. Starting
-// a bed costs 11–13 s of CPU on this machine kind; a rewind, well under a second. At
-// most Size beds run; the first Size rehearsals start them, the rest wait for one.
+// a bed costs ~5 s of CPU on this machine kind even from the CRD snapshot; a rewind,
+// well under a second. At most size beds run (NewPool); the first rehearsals start them,
+// the rest wait for one.
 type Pool struct {
-	size   int
 	binDir string
 	log    io.Writer
 
@@ -35,7 +35,7 @@ type Pool struct {
 // binaries in binDir. Beds start when first needed. log may be nil.
 func NewPool(size int, binDir string, log io.Writer) *Pool {
 	size = max(size, 1)
-	return &Pool{size: size, binDir: binDir, log: log,
+	return &Pool{binDir: binDir, log: log,
 		slots: make(chan struct{}, size), idle: make(chan *testbed.Bed, size)}
 }
 
@@ -67,6 +67,9 @@ func (p *Pool) Start(ctx context.Context, o Options) (*Rehearsal, error) {
 		}
 	}
 	if err := r.startSimulator(o); err != nil {
+		if r.closeLog != nil {
+			_ = r.closeLog()
+		}
 		return nil, errors.Join(err, p.put(bed))
 	}
 	return r, nil
