@@ -325,7 +325,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	if v.stalePending {
-		if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.DeleteFile(ctx, pendingFile); err != nil {
 			return err
 		}
 	}
@@ -496,7 +496,7 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 	if err := s.Put(ctx, rolloutKey, nil); err != nil {
 		return err
 	}
-	if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.DeleteFile(ctx, pendingFile); err != nil {
 		return err
 	}
 	return nil
@@ -664,7 +664,7 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
-	if err := s.DeleteFile(ctx, pendingFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.DeleteFile(ctx, pendingFile); err != nil {
 		return err
 	}
 	return nil
