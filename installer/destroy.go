@@ -68,7 +68,7 @@ func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
 			}
 			ex.mu.Lock()
 			rec, ok := ex.state.Phases[p.Name()]
-			nothing := !ok || rec.Outcome == OutcomeDestroyed || (rec.Outcome != OutcomeDone && rec.Attempts == 0 && len(rec.Data) == 0)
+			nothing := !ok || rec.Outcome == OutcomeDestroyed || (rec.Outcome != OutcomeDone && rec.Attempts == 0 && rec.empty())
 			ex.mu.Unlock()
 			if nothing {
 				set(OutcomeSkipped)

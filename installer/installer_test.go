@@ -292,7 +292,7 @@ func TestStateRefusesSecrets(t *testing.T) {
 	phases[0].(*fakePhase).applyFn = func(ctx context.Context, s *Scope) error {
 		s.Redactor().Add("tops3cret")
 		s.Progress("resolved tops3cret for the IdP")
-		return s.Put(ctx, "leak", "tops3cret")
+		return Save(ctx, s, func(r *recordA) error { r.Note = "tops3cret"; return nil })
 	}
 	r, st, events := newRunner(t, phases)
 	_, err := r.Install(context.Background())
@@ -341,7 +341,7 @@ func TestPlanRefusesWrites(t *testing.T) {
 type checkWriter struct{ fakePhase }
 
 func (c *checkWriter) Check(ctx context.Context, s *Scope) (Status, error) {
-	return Status{}, s.Put(ctx, "k", "v")
+	return Status{}, Save(ctx, s, func(r *recordA) error { r.Note = "v"; return nil })
 }
 
 func TestDestroyReverseOrder(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Scope is a phase's handle on the run: events, its recorded data, side files. Phases get
+// Scope is a phase's handle on the run: events, its record (Load, Save), side files. Phases get
 // one per call; it is safe to use from the phase's own goroutines.
 type Scope struct {
 	phase    string
@@ -42,34 +42,6 @@ func (s *Scope) Waiting(on string, until time.Time) {
 // Changed reports one change the phase just made.
 func (s *Scope) Changed(c Change) {
 	s.ex.bus.Emit(Event{Type: Progress, Action: s.ex.action, Phase: s.phase, Message: c.String(), Changes: []Change{c}})
-}
-
-// Get reads one of this phase's recorded data.
-func (s *Scope) Get(key string, v any) (bool, error) { return s.Lookup(s.phase, key, v) }
-
-// Lookup reads a datum another phase recorded (e.g. the cluster phase's infraID).
-func (s *Scope) Lookup(phase, key string, v any) (bool, error) {
-	s.ex.mu.Lock()
-	defer s.ex.mu.Unlock()
-	r, ok := s.ex.state.Phases[phase]
-	if !ok {
-		return false, nil
-	}
-	return r.Get(key, v)
-}
-
-// Put records a datum for this phase and saves the state at once, so a kill right after
-// still finds it. Refused in plans and when the value holds a registered secret.
-func (s *Scope) Put(ctx context.Context, key string, v any) error {
-	if s.readOnly {
-		return fmt.Errorf("phase %s tried to record %q during a plan: plans must not change anything", s.phase, key)
-	}
-	s.ex.mu.Lock()
-	defer s.ex.mu.Unlock()
-	if err := s.ex.state.Phase(s.phase).Set(key, v); err != nil {
-		return err
-	}
-	return s.ex.saveLocked(ctx)
 }
 
 // PutFile stores a side file next to the state (0600), e.g. the ACME account key.

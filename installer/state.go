@@ -7,7 +7,12 @@ import (
 )
 
 // StateVersion is the schema version of state.json.
-const StateVersion = 1
+//
+//   - 1: each phase's "data" is a map of string keys to JSON values.
+//   - 2: each phase's "data" is that phase's typed Record. The records keep version 1's
+//     keys, so a version 1 file decodes as is; DecodeState migrates it and the next save
+//     writes version 2.
+const StateVersion = 2
 
 // Outcome is where a phase stands.
 type Outcome string
@@ -44,8 +49,9 @@ type PhaseRecord struct {
 	Error      string     `json:"error,omitempty"`
 	// InputHash is the hash of the phase's inputs at its last success.
 	InputHash string `json:"inputHash,omitempty"`
-	// Data holds facts the phase recorded for later runs (never secrets).
-	Data map[string]json.RawMessage `json:"data,omitempty"`
+	// Data is the phase's Record (see Load and Save): facts it keeps for later runs,
+	// never secrets.
+	Data json.RawMessage `json:"data,omitempty"`
 	// Journal keeps the most recent attempts, newest last.
 	Journal []JournalEntry `json:"journal,omitempty"`
 }
@@ -92,35 +98,6 @@ func (r *PhaseRecord) journal(e JournalEntry) {
 	if len(r.Journal) > maxJournal {
 		r.Journal = r.Journal[len(r.Journal)-maxJournal:]
 	}
-}
-
-// Get decodes a phase's recorded datum into v; false when absent.
-func (r *PhaseRecord) Get(key string, v any) (bool, error) {
-	raw, ok := r.Data[key]
-	if !ok {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("decoding state datum %q: %w", key, err)
-	}
-	return true, nil
-}
-
-// Set records a datum (nil deletes it).
-func (r *PhaseRecord) Set(key string, v any) error {
-	if v == nil {
-		delete(r.Data, key)
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding state datum %q: %w", key, err)
-	}
-	if r.Data == nil {
-		r.Data = map[string]json.RawMessage{}
-	}
-	r.Data[key] = b
-	return nil
 }
 
 // Clone deep-copies the state (through JSON), so a snapshot can be saved while phases go on.

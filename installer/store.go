@@ -126,7 +126,8 @@ func (l *LocalStore) Load(_ context.Context) (*State, error) {
 }
 
 // DecodeState decodes a saved state, refusing a corrupt one and one written by a newer
-// binary. Every backend reads state through it.
+// binary, and migrates an older one to StateVersion (saved as such at the next write).
+// Every backend reads state through it.
 func DecodeState(b []byte, location string) (*State, error) {
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -135,7 +136,37 @@ func DecodeState(b []byte, location string) (*State, error) {
 	if s.Version > StateVersion {
 		return nil, fmt.Errorf("state file %s has version %d, newer than this binary understands (%d): upgrade rhoai-bootstrap", location, s.Version, StateVersion)
 	}
+	if err := migrate(&s); err != nil {
+		return nil, fmt.Errorf("state file %s (version %d): %w: restore it from a backup or move it away to start over", location, s.Version, err)
+	}
 	return &s, nil
+}
+
+// migrate brings a decoded state up to StateVersion.
+//
+// Version 1 → 2: version 1 kept each phase's facts as a map of keys to values; version 2
+// keeps the phase's typed Record, whose JSON field names are those keys. The bytes carry
+// over unchanged; what has to hold is that each phase's data is a JSON object (a record),
+// which version 1's map always was.
+func migrate(s *State) error {
+	if s.Version < 2 {
+		for name, r := range s.Phases {
+			if r == nil {
+				delete(s.Phases, name)
+				continue
+			}
+			if r.empty() {
+				r.Data = nil
+				continue
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(r.Data, &obj); err != nil {
+				return fmt.Errorf("phase %s: data is not an object: %w", name, err)
+			}
+		}
+		s.Version = 2
+	}
+	return nil
 }
 
 // EncodeState is the bytes every backend saves.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/certificates"
 )
 
 // ChaosOptions tune Chaos.
@@ -119,21 +121,16 @@ func LedgerOrders(state string) (int, error) {
 }
 
 // LedgerOrdersIn counts the certificate orders in a state document, wherever it was
-// read from (a local folder, S3).
+// read from (a local folder, S3). It reads the ledger through the certificates phase's
+// record type, as the binary does.
 func LedgerOrdersIn(stateJSON []byte) (int, error) {
-	var st struct {
-		Phases map[string]struct {
-			Data map[string]json.RawMessage `json:"data"`
-		} `json:"phases"`
-	}
-	if err := json.Unmarshal(stateJSON, &st); err != nil {
+	st, err := installer.DecodeState(stateJSON, "state.json")
+	if err != nil {
 		return 0, err
 	}
-	var ledger []json.RawMessage
-	if raw, ok := st.Phases["certificates"].Data["ledger"]; ok {
-		if err := json.Unmarshal(raw, &ledger); err != nil {
-			return 0, err
-		}
+	rec, err := installer.RecordIn[certificates.Record](st)
+	if err != nil {
+		return 0, err
 	}
-	return len(ledger), nil
+	return len(rec.Ledger), nil
 }

@@ -304,12 +304,9 @@ func (r *run) ledger() Ledger {
 	r.t.Helper()
 	st, err := r.store.Load(context.Background())
 	require.NoError(r.t, err)
-	var l Ledger
-	if rec, ok := st.Phases[Name]; ok {
-		_, err := rec.Get(ledgerKey, &l)
-		require.NoError(r.t, err)
-	}
-	return l
+	rec, err := installer.RecordIn[Record](st)
+	require.NoError(r.t, err)
+	return rec.Ledger
 }
 
 // served reads a TLS secret's chain: leaf, rest.

@@ -23,19 +23,13 @@ type Order struct {
 }
 
 // Ledger is every order the bootstrap made for a cluster, oldest first. It lives in the
-// state (key "ledger" of this phase) and outlives destroy: rate limits outlive clusters.
+// state (Record.Ledger) and outlives destroy: rate limits outlive clusters.
 type Ledger []Order
-
-// ledgerKey is the state key of the ledger.
-const ledgerKey = "ledger"
 
 // ReadLedger reads the ledger from any phase's scope (preflight uses it to warn).
 func ReadLedger(s *installer.Scope) (Ledger, error) {
-	var l Ledger
-	if _, err := s.Lookup(Name, ledgerKey, &l); err != nil {
-		return nil, err
-	}
-	return l, nil
+	rec, err := installer.Load[Record](s)
+	return rec.Ledger, err
 }
 
 // ForServer keeps the orders made at one ACME directory: each server has its own limits.

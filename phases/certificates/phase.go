@@ -63,12 +63,26 @@ const (
 	rolloutGrace = time.Minute
 )
 
-// State keys (public facts only).
-const (
-	previousKey  = "previous"
-	installedKey = "installed"
-	rolloutKey   = "rollout"
-)
+// Record is what the phase keeps in the state: public facts only (serials, names, dates,
+// the names of secrets), never a key.
+type Record struct {
+	// Ledger is every order made for this cluster; it outlives destroy.
+	Ledger Ledger `json:"ledger,omitempty"`
+	// Installed is the certificate in service.
+	Installed *installedRecord `json:"installed,omitempty"`
+	// Previous is what the cluster used before our first patch (recorded once).
+	Previous *previous `json:"previous,omitempty"`
+	// Rollout is a patch whose rollout is not confirmed yet.
+	Rollout *rollout `json:"rollout,omitempty"`
+}
+
+// PhaseName implements installer.Record.
+func (Record) PhaseName() string { return Name }
+
+// save changes the phase's record and saves the state at once.
+func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
+	return installer.Save(ctx, s, func(r *Record) error { change(r); return nil })
+}
 
 var (
 	icGVK     = kube.GVK("operator.openshift.io/v1", "IngressController")
@@ -158,15 +172,11 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 	if v.trust, err = trustFor(a); err != nil {
 		return nil, err
 	}
-	if _, err := s.Get(ledgerKey, &v.ledger); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return nil, err
 	}
-	var r rollout
-	if ok, err := s.Get(rolloutKey, &r); err != nil {
-		return nil, err
-	} else if ok {
-		v.rollout = &r
-	}
+	v.ledger, v.rollout = rec.Ledger, rec.Rollout
 
 	switch data, err := s.GetFile(ctx, pendingFile); {
 	case err == nil:
@@ -410,7 +420,7 @@ func (p *phase) recordOrder(ctx context.Context, s *installer.Scope, v *view, b 
 		o.Issuer = issuers[0].Subject.CommonName
 	}
 	v.ledger = append(v.ledger, o)
-	if err := s.Put(ctx, ledgerKey, v.ledger); err != nil {
+	if err := save(ctx, s, func(r *Record) { r.Ledger = v.ledger }); err != nil {
 		return fmt.Errorf("recording the order in the ledger: %w", err)
 	}
 	return nil
@@ -462,7 +472,7 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 	r.Ingress = r.Ingress || len(ingressCh) > 0
 	r.APIServer = r.APIServer || len(apiCh) > 0 || namedChanged
 	if r.Ingress || r.APIServer {
-		if err := s.Put(ctx, rolloutKey, r); err != nil {
+		if err := save(ctx, s, func(rec *Record) { rec.Rollout = &r }); err != nil {
 			return err
 		}
 	}
@@ -489,11 +499,8 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 			return err
 		}
 	}
-	rec := installedRecord{Serial: serialOf(leaf), Names: leaf.DNSNames, NotAfter: leaf.NotAfter.UTC(), Server: p.acme().ACMEDirectory()}
-	if err := s.Put(ctx, installedKey, rec); err != nil {
-		return err
-	}
-	if err := s.Put(ctx, rolloutKey, nil); err != nil {
+	in := installedRecord{Serial: serialOf(leaf), Names: leaf.DNSNames, NotAfter: leaf.NotAfter.UTC(), Server: p.acme().ACMEDirectory()}
+	if err := save(ctx, s, func(r *Record) { r.Installed, r.Rollout = &in, nil }); err != nil {
 		return err
 	}
 	if err := s.DeleteFile(ctx, pendingFile); err != nil {
@@ -553,8 +560,7 @@ func (p *phase) verifyAccess(ctx context.Context, s *installer.Scope) error {
 // first patch, so destroy can restore it. Recorded once: later runs must not record our
 // own patches as "previous".
 func (p *phase) recordPrevious(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	var prev previous
-	if ok, err := s.Get(previousKey, &prev); err != nil || ok {
+	if rec, err := installer.Load[Record](s); err != nil || rec.Previous != nil {
 		return err
 	}
 	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
@@ -565,7 +571,8 @@ func (p *phase) recordPrevious(ctx context.Context, s *installer.Scope, c *kube.
 	if err != nil {
 		return err
 	}
-	return s.Put(ctx, previousKey, previousOf(ic, as))
+	prev := previousOf(ic, as)
+	return save(ctx, s, func(r *Record) { r.Previous = &prev })
 }
 
 // mergeNamedCert puts our entry into apiserver/cluster's namedCertificates and keeps the
@@ -623,9 +630,13 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
-	var prev previous
-	if _, err := s.Get(previousKey, &prev); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return err
+	}
+	var prev previous
+	if rec.Previous != nil {
+		prev = *rec.Previous
 	}
 	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
 	if err != nil {
@@ -659,10 +670,8 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 			s.Changed(installer.Change{Action: installer.Delete, Target: "Secret " + ref[0] + "/" + ref[1]})
 		}
 	}
-	for _, k := range []string{installedKey, previousKey, rolloutKey} {
-		if err := s.Put(ctx, k, nil); err != nil {
-			return err
-		}
+	if err := save(ctx, s, func(r *Record) { r.Installed, r.Previous, r.Rollout = nil, nil, nil }); err != nil {
+		return err
 	}
 	if err := s.DeleteFile(ctx, pendingFile); err != nil {
 		return err
@@ -673,10 +682,11 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 // revoke revokes the certificates we ordered that are still around (served or pending),
 // as our ACME account, with reason cessationOfOperation.
 func (p *phase) revoke(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	var ledger Ledger
-	if _, err := s.Get(ledgerKey, &ledger); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return err
 	}
+	ledger := rec.Ledger
 	var found []bundle
 	if b, err := p.readServed(ctx, c); err != nil {
 		return err

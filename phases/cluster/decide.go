@@ -3,6 +3,7 @@ package cluster
 import (
 	"strings"
 
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/cluster/clusterstate"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/installconfig"
 )
 
@@ -33,12 +34,7 @@ const (
 )
 
 // Progress is what the state says about an installation.
-type Progress struct {
-	CreateStarted bool   `json:"createStarted"`
-	Stage         string `json:"stage,omitempty"`
-	// LastExit is the last installer exit code; -1 when the run ended without one (killed).
-	LastExit int `json:"lastExit"`
-}
+type Progress = clusterstate.Progress
 
 // Decide chooses how to continue an installation. It never answers "create" once a create
 // has started: a second blind `create cluster` would build a second cluster, or fail on the

@@ -22,12 +22,21 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/cluster/clusterstate"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/installconfig"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
 // Name of the phase.
-const Name = "cluster"
+const Name = clusterstate.Phase
+
+// Record is what the phase keeps in the state.
+type Record = clusterstate.Record
+
+// save changes the phase's record and saves the state at once.
+func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
+	return installer.Save(ctx, s, func(r *Record) error { change(r); return nil })
+}
 
 // MetadataFile is our copy of openshift-install's metadata.json: the teardown handle.
 const MetadataFile = "metadata.json"
@@ -91,11 +100,11 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		s.Publish("kubeconfig", ex.Kubeconfig)
 		return installer.Done("existing cluster, OpenShift " + version), nil
 	}
-	var installed bool
-	if _, err := s.Get("installed", &installed); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return installer.Status{}, err
 	}
-	if installed {
+	if rec.Installed {
 		cfg, err := p.env.RESTConfig(ctx, s)
 		if err != nil {
 			return installer.Status{}, err
@@ -106,8 +115,7 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		}
 		return installer.Pending("installed, but the API does not answer"), nil
 	}
-	prog, _ := p.progress(s)
-	act := Decide(prog, p.metadataExists(ctx, s), false)
+	act := Decide(progressOf(rec), p.metadataExists(ctx, s), false)
 	return installer.Pending(string(act), installer.Change{Action: installer.Run, Target: "openshift-install " + describe(act)}), nil
 }
 
@@ -131,13 +139,17 @@ func (p *phase) publish(s *installer.Scope) {
 	s.Publish("kubeadmin-password", filepath.Join(p.env.InstallerDir(), "auth", "kubeadmin-password"))
 }
 
-func (p *phase) progress(s *installer.Scope) (Progress, error) {
-	var prog Progress
-	ok, err := s.Get("progress", &prog)
-	if !ok {
-		prog.LastExit = -1
+// progressOf is the installation's progress; before the first create, none with no exit.
+func progressOf(r Record) Progress {
+	if r.Progress == nil {
+		return Progress{LastExit: -1}
 	}
-	return prog, err
+	return *r.Progress
+}
+
+func (p *phase) progress(s *installer.Scope) (Progress, error) {
+	rec, err := installer.Load[Record](s)
+	return progressOf(rec), err
 }
 
 func (p *phase) metadataExists(ctx context.Context, s *installer.Scope) bool {
@@ -152,11 +164,11 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if !p.env.Cluster.Installs() {
 		return nil // Check failed already with the reason.
 	}
-	var installed bool
-	if _, err := s.Get("installed", &installed); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return err
 	}
-	if installed {
+	if rec.Installed {
 		cfg, err := p.env.RESTConfig(ctx, s)
 		if err != nil {
 			return err
@@ -185,7 +197,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		case ActFailConfig:
 			return fmt.Errorf("openshift-install rejected the install-config (exit 3): fix the cluster file; see %s", filepath.Join(p.env.InstallerDir(), ".openshift_install.log"))
 		case ActCreate:
-			if err := s.Put(ctx, "progress", Progress{CreateStarted: true, LastExit: -1}); err != nil {
+			if err := save(ctx, s, func(r *Record) { r.Progress = &Progress{CreateStarted: true, LastExit: -1} }); err != nil {
 				return err
 			}
 			err = p.run(ctx, s, "create", "cluster")
@@ -222,11 +234,11 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) error {
 	dir := p.env.InstallerDir()
 	prog, _ := p.progress(s)
-	onStart := func(pid int) { _ = s.Put(ctx, "installerPID", pid) }
+	onStart := func(pid int) { _ = save(ctx, s, func(r *Record) { r.InstallerPID = pid }) }
 	onLine := func(l installconfig.Line) {
 		if st := stageOf(l.Msg); st != "" && stageRank[st] > stageRank[prog.Stage] {
 			prog.Stage = st
-			_ = s.Put(ctx, "progress", prog)
+			_ = save(ctx, s, func(r *Record) { r.Progress = &prog })
 		}
 		p.copyMetadata(ctx, s)
 	}
@@ -236,16 +248,14 @@ func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) err
 	if err != nil && prog.LastExit == 0 {
 		prog.LastExit = -1
 	}
-	_ = s.Put(ctx, "progress", prog)
-	_ = s.Put(ctx, "installerPID", nil)
+	_ = save(ctx, s, func(r *Record) { r.Progress, r.InstallerPID = &prog, 0 })
 	return err
 }
 
 // copyMetadata copies metadata.json into the state on first sight: from then on the
 // cluster can be destroyed from the state alone, even from another machine.
 func (p *phase) copyMetadata(ctx context.Context, s *installer.Scope) {
-	var seen string
-	if ok, _ := s.Get("infraID", &seen); ok && seen != "" {
+	if rec, _ := installer.Load[Record](s); rec.InfraID != "" {
 		return
 	}
 	b, err := os.ReadFile(filepath.Join(p.env.InstallerDir(), MetadataFile))
@@ -260,8 +270,7 @@ func (p *phase) copyMetadata(ctx context.Context, s *installer.Scope) {
 		s.Progress("could not keep a copy of metadata.json: %v", err)
 		return
 	}
-	_ = s.Put(ctx, "clusterID", m.ClusterID)
-	_ = s.Put(ctx, "infraID", m.InfraID)
+	_ = save(ctx, s, func(r *Record) { r.ClusterID, r.InfraID = m.ClusterID, m.InfraID })
 	s.Progress("infrastructure ID %s (metadata.json kept with the state)", m.InfraID)
 }
 
@@ -287,16 +296,17 @@ func (p *phase) finish(ctx context.Context, s *installer.Scope) error {
 	}
 	p.env.ResetKube()
 	p.publish(s)
-	return s.Put(ctx, "installed", true)
+	return save(ctx, s, func(r *Record) { r.Installed = true })
 }
 
 // recreate destroys a half-built cluster (when metadata.json says one exists) and
 // generates fresh manifests, so the next create gets a new infra ID.
 func (p *phase) recreate(ctx context.Context, s *installer.Scope) error {
-	var n int
-	if _, err := s.Get("recreations", &n); err != nil {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
 		return err
 	}
+	n := rec.Recreations
 	if n >= maxRecreations {
 		return fmt.Errorf("the installation failed %d times; read %s, then run `rhoai-bootstrap destroy --yes` and install again",
 			n+1, filepath.Join(p.env.InstallerDir(), ".openshift_install.log"))
@@ -304,7 +314,7 @@ func (p *phase) recreate(ctx context.Context, s *installer.Scope) error {
 	if err := p.destroyCluster(ctx, s); err != nil {
 		return err
 	}
-	if err := s.Put(ctx, "recreations", n+1); err != nil {
+	if err := save(ctx, s, func(r *Record) { r.Recreations = n + 1 }); err != nil {
 		return err
 	}
 	// Keep the installer's log of the failed attempt for people to read.
@@ -315,17 +325,22 @@ func (p *phase) recreate(ctx context.Context, s *installer.Scope) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("clearing %s: %w", dir, err)
 	}
-	for _, k := range []string{"progress", "infraID", "clusterID"} {
-		if err := s.Put(ctx, k, nil); err != nil {
-			return err
-		}
+	if err := save(ctx, s, func(r *Record) { r.Progress, r.InfraID, r.ClusterID = nil, "", "" }); err != nil {
+		return err
 	}
 	if err := s.DeleteFile(ctx, MetadataFile); err != nil {
 		return err
 	}
-	var gen installconfig.Generated
-	_, _ = s.Lookup(installconfig.Name, "generated", &gen)
-	return installconfig.Generate(ctx, p.env, s, gen.Hash)
+	ic, err := installer.Load[installconfig.Record](s)
+	if err != nil {
+		return err
+	}
+	var hash string
+	if ic.Generated != nil {
+		hash = ic.Generated.Hash
+	}
+	_, err = installconfig.Generate(ctx, p.env, s, hash)
+	return err
 }
 
 // destroyCluster runs `openshift-install destroy cluster` when there is a metadata.json
@@ -359,8 +374,12 @@ func (p *phase) destroyCluster(ctx context.Context, s *installer.Scope) error {
 // waitForOrphan waits for an installer a killed run left behind (it got SIGINT when we
 // died and is stopping): deciding while it still writes its folder would race it.
 func (p *phase) waitForOrphan(ctx context.Context, s *installer.Scope) error {
-	var pid int
-	if ok, _ := s.Get("installerPID", &pid); !ok || pid <= 0 {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	pid := rec.InstallerPID
+	if pid <= 0 {
 		return nil
 	}
 	alive := func() bool {
@@ -375,7 +394,7 @@ func (p *phase) waitForOrphan(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
-	return s.Put(ctx, "installerPID", nil)
+	return save(ctx, s, func(r *Record) { r.InstallerPID = 0 })
 }
 
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
@@ -389,22 +408,14 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if err := p.destroyCluster(ctx, s); err != nil {
 		return err
 	}
-	var infraID string
-	_, _ = s.Get("infraID", &infraID)
-	for _, k := range []string{"progress", "installed", "recreations"} {
-		if err := s.Put(ctx, k, nil); err != nil {
-			return err
+	err := save(ctx, s, func(r *Record) {
+		if r.InfraID != "" {
+			r.DestroyedInfraID = r.InfraID
 		}
-	}
-	if infraID != "" {
-		if err := s.Put(ctx, "destroyedInfraID", infraID); err != nil {
-			return err
-		}
-	}
-	for _, k := range []string{"infraID", "clusterID"} {
-		if err := s.Put(ctx, k, nil); err != nil {
-			return err
-		}
+		r.Progress, r.Installed, r.Recreations, r.InfraID, r.ClusterID = nil, false, 0, "", ""
+	})
+	if err != nil {
+		return err
 	}
 	for _, f := range []string{MetadataFile, phases.KubeconfigFile} {
 		if err := s.DeleteFile(ctx, f); err != nil {

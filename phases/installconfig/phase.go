@@ -18,6 +18,7 @@ import (
 	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/cluster/clusterstate"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gpupools"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
@@ -32,7 +33,16 @@ const installerState = ".openshift_install_state.json"
 // gpuPrefix names the manifests we add to the installer's openshift/ folder.
 const gpuPrefix = "99_rhoai-bootstrap_"
 
-// Generated is what the phase records.
+// Record is what the phase keeps in the state.
+type Record struct {
+	// Generated describes the manifests of the last `create manifests`.
+	Generated *Generated `json:"generated,omitempty"`
+}
+
+// PhaseName implements installer.Record.
+func (Record) PhaseName() string { return Name }
+
+// Generated describes the manifests the phase generated.
 type Generated struct {
 	Files   []string `json:"files"`
 	InfraID string   `json:"infraID"`
@@ -56,28 +66,24 @@ func (p *phase) Inputs() any {
 
 // CreateStarted reports whether the cluster phase has started `create cluster`: from then
 // on the install-config is consumed and GPU pool changes are day-2 work.
-func CreateStarted(s *installer.Scope) bool {
-	var prog struct {
-		CreateStarted bool `json:"createStarted"`
-	}
-	ok, _ := s.Lookup("cluster", "progress", &prog)
-	return ok && prog.CreateStarted
+func CreateStarted(s *installer.Scope) (bool, error) {
+	rec, err := installer.Load[clusterstate.Record](s)
+	return rec.CreateStarted(), err
 }
 
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
 	if !p.env.Cluster.Installs() {
 		return installer.Done("platform.existing: nothing to install"), nil
 	}
-	if CreateStarted(s) {
-		return installer.Done("consumed by the cluster installation; GPU pool changes go through gpu-pools"), nil
+	if started, err := CreateStarted(s); err != nil || started {
+		return installer.Done("consumed by the cluster installation; GPU pool changes go through gpu-pools"), err
 	}
-	var g Generated
-	ok, err := s.Get("generated", &g)
+	rec, err := installer.Load[Record](s)
 	if err != nil {
 		return installer.Status{}, err
 	}
 	dir := p.env.InstallerDir()
-	if ok && fileExists(filepath.Join(dir, installerState)) && allExist(dir, g.Files) {
+	if g := rec.Generated; g != nil && fileExists(filepath.Join(dir, installerState)) && allExist(dir, g.Files) {
 		return installer.Done(fmt.Sprintf("manifests generated (infra ID %s, %d GPU manifests)", g.InfraID, len(g.Files))), nil
 	}
 	return installer.Pending("manifests not generated",
@@ -88,76 +94,88 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 }
 
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
-	if !p.env.Cluster.Installs() || CreateStarted(s) {
+	if !p.env.Cluster.Installs() {
 		return nil
+	}
+	if started, err := CreateStarted(s); err != nil || started {
+		return err
 	}
 	hash, err := installer.HashInputs(p.Inputs())
 	if err != nil {
 		return err
 	}
-	var g Generated
-	if ok, _ := s.Get("generated", &g); ok && g.Hash != hash {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if g := rec.Generated; g != nil && g.Hash != hash {
 		s.Progress("the cluster file changed since the manifests were generated: generating them again")
 		if err := os.RemoveAll(p.env.InstallerDir()); err != nil {
 			return fmt.Errorf("clearing the installer folder: %w", err)
 		}
 	}
-	return Generate(ctx, p.env, s, hash)
+	g, err := Generate(ctx, p.env, s, hash)
+	if err != nil {
+		return err
+	}
+	return installer.Save(ctx, s, func(r *Record) error { r.Generated = g; return nil })
 }
 
 // Generate writes install-config.yaml, runs `create manifests` unless it already ran, and
-// adds the GPU manifests. The cluster phase calls it again to start over with a new infra ID.
-func Generate(ctx context.Context, env *phases.Env, s *installer.Scope, hash string) error {
+// adds the GPU manifests. The cluster phase calls it again to start over with a new infra ID
+// (the install-config phase's record then still describes the first generation; its Check
+// looks at the files themselves).
+func Generate(ctx context.Context, env *phases.Env, s *installer.Scope, hash string) (*Generated, error) {
 	dir := env.InstallerDir()
 	if err := phases.EnsureDir(dir); err != nil {
-		return err
+		return nil, err
 	}
 	if !fileExists(filepath.Join(dir, installerState)) {
 		cfg, err := ic.Build(env.Cluster)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.Redactor().Add(cfg.PullSecret)
 		b, err := cfg.Marshal()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "install-config.yaml"), b, 0o600); err != nil {
-			return fmt.Errorf("writing install-config.yaml: %w", err)
+			return nil, fmt.Errorf("writing install-config.yaml: %w", err)
 		}
 		// Our own copy (the installer consumes the file), without the pull secret.
 		cfg.PullSecret = `{"auths":{"<redacted>":{}}}`
 		redacted, _ := cfg.Marshal()
 		if err := s.PutFile(ctx, "install-config.yaml", redacted); err != nil {
-			return err
+			return nil, err
 		}
 		s.Changed(installer.Change{Action: installer.Create, Target: "install-config.yaml"})
 		if err := Run(ctx, s, env.Cluster.Spec.OpenShift.Installer, dir, nil, nil, "create", "manifests"); err != nil {
 			if ExitCode(err) == ExitConfig {
-				return fmt.Errorf("%w (fix the cluster file and run again)", err)
+				return nil, fmt.Errorf("%w (fix the cluster file and run again)", err)
 			}
-			return err
+			return nil, err
 		}
 	}
 	workers, err := ReadWorkerMachineSets(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	files, infraID, err := WriteGPUManifests(env.Cluster, dir, workers)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.PutFile(ctx, "manifests/"+filepath.Base(f), b); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s.Changed(installer.Change{Action: installer.Create, Target: fmt.Sprintf("%d GPU manifests in %s", len(files), filepath.Join(dir, "openshift"))})
-	return s.Put(ctx, "generated", Generated{Files: files, InfraID: infraID, Hash: hash})
+	return &Generated{Files: files, InfraID: infraID, Hash: hash}, nil
 }
 
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {

@@ -44,6 +44,30 @@ var (
 	crbGVK   = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
 )
 
+// Record is what the phase keeps in the state.
+type Record struct {
+	// SecretDigest identifies the client secret last applied, without holding it.
+	SecretDigest string `json:"secretDigest,omitempty"`
+	// PreviousIdP is what oauth/cluster held under our provider's name before our first
+	// change (Entry nil: nothing), so destroy can put it back. Recorded once.
+	PreviousIdP *PreviousIdP `json:"previousIdP,omitempty"`
+	// KubeadminRemoved is set once kubeadmin was removed: it cannot be brought back.
+	KubeadminRemoved bool `json:"kubeadminRemoved,omitempty"`
+}
+
+// PhaseName implements installer.Record.
+func (Record) PhaseName() string { return Name }
+
+// PreviousIdP is an identity provider entry as it was before us.
+type PreviousIdP struct {
+	Entry map[string]any `json:"entry"`
+}
+
+// save changes the phase's record and saves the state at once.
+func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
+	return installer.Save(ctx, s, func(r *Record) error { change(r); return nil })
+}
+
 type phase struct{ env *phases.Env }
 
 // New returns the oauth phase.
@@ -194,7 +218,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if err := c.Apply(ctx, s, &unstructured.Unstructured{Object: u}); err != nil {
 			return err
 		}
-		if err := s.Put(ctx, "secretDigest", secretDigest(secret)); err != nil {
+		if err := save(ctx, s, func(r *Record) { r.SecretDigest = secretDigest(secret) }); err != nil {
 			return err
 		}
 		if oauthChanged, err = p.mergeIdP(ctx, s, c); err != nil {
@@ -234,9 +258,12 @@ func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Client
 				return nil
 			}
 		}
-		var prev map[string]any
-		if ok, _ := s.Get("previousIdP", &prev); !ok {
-			if err := s.Put(ctx, "previousIdP", map[string]any{"entry": cur}); err != nil {
+		rec, err := installer.Load[Record](s)
+		if err != nil {
+			return err
+		}
+		if rec.PreviousIdP == nil {
+			if err := save(ctx, s, func(r *Record) { r.PreviousIdP = &PreviousIdP{Entry: cur} }); err != nil {
 				return err
 			}
 		}
@@ -287,7 +314,7 @@ func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube
 		return fmt.Errorf("removing kubeadmin: %w", err)
 	}
 	s.Changed(installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin"})
-	return s.Put(ctx, "kubeadminRemoved", true)
+	return save(ctx, s, func(r *Record) { r.KubeadminRemoved = true })
 }
 
 // Destroy removes our identity provider (restoring what was there under that name), the
@@ -299,11 +326,15 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	}
 	if g := p.spec(); g != nil && g.Google != nil {
 		name := g.Google.Name
-		var prev struct {
-			Entry map[string]any `json:"entry"`
+		rec, err := installer.Load[Record](s)
+		if err != nil {
+			return err
 		}
-		_, _ = s.Get("previousIdP", &prev)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var prev PreviousIdP
+		if rec.PreviousIdP != nil {
+			prev = *rec.PreviousIdP
+		}
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			oa, err := c.Get(ctx, oauthGVK, "", "cluster")
 			if err != nil || oa == nil {
 				return err
@@ -346,9 +377,12 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if _, err := c.Delete(ctx, crbGVK, "", AdminBinding, metav1.DeletePropagationBackground); err != nil {
 		return err
 	}
-	var removed bool
-	if _, _ = s.Get("kubeadminRemoved", &removed); removed {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if rec.KubeadminRemoved {
 		s.Progress("kubeadmin was removed at install and cannot be restored; log in with an admin account")
 	}
-	return s.Put(ctx, "previousIdP", nil)
+	return save(ctx, s, func(r *Record) { r.PreviousIdP = nil })
 }
