@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -27,70 +26,34 @@ func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
 			dependents[d] = append(dependents[d], p.Name())
 		}
 	}
-	doneCh := map[string]chan struct{}{}
-	for _, p := range order {
-		doneCh[p.Name()] = make(chan struct{})
-	}
-	results := map[string]Outcome{}
-	var mu sync.Mutex
-	var failures []*PhaseError
-	sem := make(chan struct{}, max(r.MaxParallel, len(order)))
-	if r.MaxParallel > 0 {
-		sem = make(chan struct{}, r.MaxParallel)
-	}
-	var wg sync.WaitGroup
-	for _, p := range order {
-		wg.Add(1)
-		go func(p Phase) {
-			defer wg.Done()
-			defer close(doneCh[p.Name()])
-			set := func(o Outcome) { mu.Lock(); results[p.Name()] = o; mu.Unlock() }
-			for _, d := range dependents[p.Name()] {
-				<-doneCh[d]
+	results, failures := walk(order, dependents, r.MaxParallel, func(p Phase, before map[string]Outcome) (Outcome, error) {
+		var blockers []string
+		for _, d := range dependents[p.Name()] {
+			if o := before[d]; o == OutcomeFailed || o == OutcomeBlocked || o == OutcomeInterrupted {
+				blockers = append(blockers, d)
 			}
-			mu.Lock()
-			var blockers []string
-			for _, d := range dependents[p.Name()] {
-				if o := results[d]; o == OutcomeFailed || o == OutcomeBlocked || o == OutcomeInterrupted {
-					blockers = append(blockers, d)
-				}
-			}
-			mu.Unlock()
-			if len(blockers) > 0 {
-				set(OutcomeBlocked)
-				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "kept: " + strings.Join(blockers, ", ") + " could not be removed"})
-				return
-			}
-			if !sel[p.Name()] {
-				set(OutcomeSkipped)
-				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
-				return
-			}
-			ex.mu.Lock()
-			rec, ok := ex.state.Phases[p.Name()]
-			nothing := !ok || rec.Outcome == OutcomeDestroyed || (rec.Outcome != OutcomeDone && rec.Attempts == 0 && rec.empty())
-			ex.mu.Unlock()
-			if nothing {
-				set(OutcomeSkipped)
-				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "nothing recorded to remove"})
-				return
-			}
-			if ctx.Err() != nil {
-				set(OutcomeInterrupted)
-				return
-			}
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			o, err := ex.destroy(ctx, p)
-			set(o)
-			if err != nil && o == OutcomeFailed {
-				mu.Lock()
-				failures = append(failures, &PhaseError{Phase: p.Name(), Err: err})
-				mu.Unlock()
-			}
-		}(p)
-	}
-	wg.Wait()
+		}
+		if len(blockers) > 0 {
+			ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "kept: " + strings.Join(blockers, ", ") + " could not be removed"})
+			return OutcomeBlocked, nil
+		}
+		if !sel[p.Name()] {
+			ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
+			return OutcomeSkipped, nil
+		}
+		ex.mu.Lock()
+		rec, ok := ex.state.Phases[p.Name()]
+		nothing := !ok || rec.Outcome == OutcomeDestroyed || (rec.Outcome != OutcomeDone && rec.Attempts == 0 && rec.empty())
+		ex.mu.Unlock()
+		if nothing {
+			ex.bus.Emit(Event{Type: PhaseSkipped, Action: "destroy", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "nothing recorded to remove"})
+			return OutcomeSkipped, nil
+		}
+		if ctx.Err() != nil {
+			return OutcomeInterrupted, nil
+		}
+		return ex.destroy(ctx, p)
+	})
 	return r.finish(ctx, ex, "destroy", start, order, results, failures)
 }
 

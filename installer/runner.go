@@ -229,66 +229,30 @@ func (r *Runner) Install(ctx context.Context) (*Summary, error) {
 	start := r.now()
 	ex.bus.Emit(Event{Type: RunStarted, Action: "install", Message: fmt.Sprintf("install %s (%d phases, state %s)", r.Cluster, len(order), r.Store.Location())})
 
-	results := map[string]Outcome{}
-	var resMu sync.Mutex
-	doneCh := map[string]chan struct{}{}
+	deps := map[string][]string{}
 	for _, p := range order {
-		doneCh[p.Name()] = make(chan struct{})
+		deps[p.Name()] = p.DependsOn()
 	}
-	sem := make(chan struct{}, max(r.MaxParallel, len(order)))
-	if r.MaxParallel > 0 {
-		sem = make(chan struct{}, r.MaxParallel)
-	}
-	var failures []*PhaseError
-	var wg sync.WaitGroup
-	for _, p := range order {
-		wg.Add(1)
-		go func(p Phase) {
-			defer wg.Done()
-			defer close(doneCh[p.Name()])
-			set := func(o Outcome) { resMu.Lock(); results[p.Name()] = o; resMu.Unlock() }
-			for _, d := range p.DependsOn() {
-				<-doneCh[d]
+	results, failures := walk(order, deps, r.MaxParallel, func(p Phase, before map[string]Outcome) (Outcome, error) {
+		if !sel[p.Name()] {
+			ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
+			return OutcomeSkipped, nil
+		}
+		var blockers []string
+		for _, d := range p.DependsOn() {
+			if o := before[d]; o != OutcomeDone && !(o == OutcomeSkipped && ex.stateDone(d)) {
+				blockers = append(blockers, d)
 			}
-			if !sel[p.Name()] {
-				set(OutcomeSkipped)
-				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeSkipped, Message: "not selected"})
-				return
-			}
-			resMu.Lock()
-			var blockers []string
-			for _, d := range p.DependsOn() {
-				if o := results[d]; o != OutcomeDone && !(o == OutcomeSkipped && ex.stateDone(d)) {
-					blockers = append(blockers, d)
-				}
-			}
-			resMu.Unlock()
-			if len(blockers) > 0 {
-				set(OutcomeBlocked)
-				ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "blocked by " + strings.Join(blockers, ", ")})
-				return
-			}
-			if ctx.Err() != nil {
-				set(OutcomeInterrupted)
-				return
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				set(OutcomeInterrupted)
-				return
-			}
-			defer func() { <-sem }()
-			o, err := ex.install(ctx, p)
-			set(o)
-			if err != nil && o == OutcomeFailed {
-				resMu.Lock()
-				failures = append(failures, &PhaseError{Phase: p.Name(), Err: err})
-				resMu.Unlock()
-			}
-		}(p)
-	}
-	wg.Wait()
+		}
+		if len(blockers) > 0 {
+			ex.bus.Emit(Event{Type: PhaseSkipped, Action: "install", Phase: p.Name(), Outcome: OutcomeBlocked, Message: "blocked by " + strings.Join(blockers, ", ")})
+			return OutcomeBlocked, nil
+		}
+		if ctx.Err() != nil {
+			return OutcomeInterrupted, nil
+		}
+		return ex.install(ctx, p)
+	})
 	return r.finish(ctx, ex, "install", start, order, results, failures)
 }
 
