@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -38,8 +38,6 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-
-	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/crds"
 )
 
 // The kube-apiserver and etcd that e2e/testbin/build.sh builds. RHOAI_TESTBIN_K8S
@@ -67,6 +65,7 @@ func defaultFeatureSet(name string) bool {
 
 const openshiftAPI = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
 
+// crdSources are the CRDs served as Go modules, read from the module cache.
 var crdSources = []crdSource{
 	{module: "github.com/operator-framework/api@v0.45.0", dir: "crds"},
 	{module: openshiftAPI, dir: "config/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
@@ -77,8 +76,57 @@ var crdSources = []crdSource{
 		keep: func(n string) bool { return strings.HasSuffix(n, ".crd.yaml") }},
 	{module: "github.com/argoproj/argo-cd/v3@v3.5.7", dir: "manifests/crds"},
 	{module: "github.com/NVIDIA/gpu-operator@v0.0.0-20250917190837-d73a0086a6ba", dir: "config/crd/bases"},
-	{module: "github.com/kserve/kserve@v0.16.0", dir: "config/crd/full"},
+	// OpenShift 4.19 and 4.20 serve Gateway API v1.2.1 (the standard channel), which
+	// MaaS needs at v1.2 or newer (models-as-a-service docs/content/install/prerequisites.md).
 	{module: "sigs.k8s.io/gateway-api@v1.2.1", dir: "config/crd/standard"},
+	// ResourceFlavor, ClusterQueue, LocalQueue: the Red Hat build of Kueue serves
+	// upstream Kueue's kueue.x-k8s.io/v1beta1 API.
+	{module: "sigs.k8s.io/kueue@v0.17.0", dir: "config/components/crd/bases",
+		keep: func(n string) bool {
+			return slices.Contains([]string{"kueue.x-k8s.io_resourceflavors.yaml", "kueue.x-k8s.io_clusterqueues.yaml", "kueue.x-k8s.io_localqueues.yaml"}, n)
+		}},
+	// ServiceMonitor and PodMonitor, which user-workload monitoring reads.
+	{module: "github.com/prometheus-operator/prometheus-operator@v0.85.0", dir: "example/prometheus-operator-crd",
+		keep: func(n string) bool {
+			return n == "monitoring.coreos.com_servicemonitors.yaml" || n == "monitoring.coreos.com_podmonitors.yaml"
+		}},
+}
+
+// SharedCRDsEnv overrides where the real Open Data Hub / OpenShift AI, KServe, MaaS and
+// Kuadrant CRDs are read from (default: ../shared/crds next to the repository).
+const SharedCRDsEnv = "RHOAI_SHARED_CRDS"
+
+// sharedCRDs are the files of the shared CRD folder the payload is checked against,
+// by subfolder (nil: every file). odh-v3.4.0 matches the stable-3.4 channel the
+// OpenShift AI Subscription names; KServe is limited to the kinds the payload uses
+// (its CRDs are 2-3 MB each and the API server pays for every one).
+var sharedCRDs = map[string][]string{
+	"odh-v3.4.0": nil,
+	"kserve": {
+		"serving.kserve.io_inferenceservices.yaml",
+		"serving.kserve.io_llminferenceservices.yaml",
+		"serving.kserve.io_servingruntimes.yaml",
+	},
+	"maas":     nil,
+	"kuadrant": nil,
+}
+
+// sharedCRDDir finds the shared CRD folder, failing with what to do when it is missing.
+func sharedCRDDir(t *testing.T) string {
+	dir := os.Getenv(SharedCRDsEnv)
+	if dir == "" {
+		// The package folder is manifests/; the repository root is its parent.
+		dir = filepath.Join("..", "..", "shared", "crds")
+	}
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	for sub := range sharedCRDs {
+		if st, err := os.Stat(filepath.Join(abs, sub)); err != nil || !st.IsDir() {
+			t.Fatalf("the real CRDs are missing: %s has no %s/ folder. Put the shared CRD folder (odh-v3.4.0, kserve, maas, kuadrant) "+
+				"next to the repository as ../shared/crds, or set %s to its path", abs, sub, SharedCRDsEnv)
+		}
+	}
+	return abs
 }
 
 // TestDryRunPayload starts a real kube-apiserver, installs the real CRDs (and minimal
@@ -220,19 +268,22 @@ func installCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) int {
 			objs = append(objs, crdsIn(t, filepath.Join(root, e.Name()))...)
 		}
 	}
-	// OpenDataHub kinds, shared with the test bed.
-	err := fs.WalkDir(crds.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
-			return err
+	shared := sharedCRDDir(t)
+	for _, sub := range sortedKeys(sharedCRDs) {
+		files := sharedCRDs[sub]
+		if files == nil {
+			entries, err := os.ReadDir(filepath.Join(shared, sub))
+			require.NoError(t, err)
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".yaml") {
+					files = append(files, e.Name())
+				}
+			}
 		}
-		data, err := fs.ReadFile(crds.FS(), p)
-		if err != nil {
-			return err
+		for _, f := range files {
+			objs = append(objs, crdsIn(t, filepath.Join(shared, sub, f))...)
 		}
-		objs = append(objs, decodeCRDs(t, p, data)...)
-		return nil
-	})
-	require.NoError(t, err)
+	}
 	local, err := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
 	require.NoError(t, err)
 	for _, f := range local {
@@ -419,13 +470,21 @@ func (d *dryRunner) apply(ctx context.Context, t *testing.T, o obj, defaultNS st
 		return err
 	}
 	force := true
-	_, err = ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
+	got, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
 		FieldManager:    "payload-dryrun-test",
 		Force:           &force,
 		DryRun:          []string{metav1.DryRunAll},
 		FieldValidation: metav1.FieldValidationStrict,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// Strict validation rejects unknown fields, but not everything a schema drops:
+	// the object the server would store must still hold every field we sent.
+	if lost := pruned(u.Object, got.Object, ""); len(lost) > 0 {
+		return fmt.Errorf("%w: %s", errPruned, strings.Join(lost, ", "))
+	}
+	return nil
 }
 
 // ensureNamespace creates a namespace for real: a dry-run create of a namespace does not

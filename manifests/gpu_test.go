@@ -134,10 +134,17 @@ func TestHardwareProfilesCoverCatalog(t *testing.T) {
 			if !assert.True(t, ok, "no HardwareProfile %s for %s", pname, value) {
 				continue
 			}
-			assert.Equal(t, "Node", str(p, "spec", "scheduling", "type"))
-			assert.Equal(t, obj{configs.AcceleratorLabel: value}, get(p, "spec", "scheduling", "node", "nodeSelector"), pname)
-			assert.Equal(t, []any{obj{"key": configs.GPUTaintKey, "operator": "Equal", "value": value, "effect": "NoSchedule"}},
-				list(p, "spec", "scheduling", "node", "tolerations"), pname)
+			if a == configs.AccessShared {
+				// Shared pools queue: the pool's LocalQueue and ResourceFlavor place the pods.
+				assert.Equal(t, "Queue", str(p, "spec", "scheduling", "type"), pname)
+				assert.Equal(t, pname, str(p, "spec", "scheduling", "kueue", "localQueueName"), pname)
+				assert.Nil(t, get(p, "spec", "scheduling", "node"), pname)
+			} else {
+				assert.Equal(t, "Node", str(p, "spec", "scheduling", "type"), pname)
+				assert.Equal(t, obj{configs.AcceleratorLabel: value}, get(p, "spec", "scheduling", "node", "nodeSelector"), pname)
+				assert.Equal(t, []any{obj{"key": configs.GPUTaintKey, "operator": "Equal", "value": value, "effect": "NoSchedule"}},
+					list(p, "spec", "scheduling", "node", "tolerations"), pname)
+			}
 			var gpuID obj
 			for _, id := range list(p, "spec", "identifiers") {
 				if m := id.(map[string]any); m["identifier"] == "nvidia.com/gpu" {
@@ -299,7 +306,7 @@ func TestModelsFitExamplePools(t *testing.T) {
 // TestGeneratedFilesUpToDate fails when the catalog changed but `go generate
 // ./manifests` was not run (or a generated file was edited by hand).
 func TestGeneratedFilesUpToDate(t *testing.T) {
-	files, err := gen.Files()
+	files, err := gen.Files(filepath.Join("..", "configs", "examples"))
 	require.NoError(t, err)
 	fsys := payloadFS(t)
 	for p, want := range files {

@@ -5,7 +5,7 @@
 // payload is rendered and checked by this package's tests instead.
 package manifests
 
-//go:generate go run ./internal/gen/cmd gitops
+//go:generate go run ./internal/gen/cmd gitops ../configs/examples
 
 import (
 	"bytes"

@@ -1,5 +1,6 @@
 // Command gen writes the catalog-derived files of the GitOps payload into the payload
-// folder given as its only argument (run by `go generate ./manifests`).
+// folder given as its first argument, sizing Kueue quotas from the example cluster
+// files in the second (run by `go generate ./manifests`).
 package main
 
 import (
@@ -12,18 +13,18 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: gen PAYLOAD_DIR")
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: gen PAYLOAD_DIR EXAMPLES_DIR")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	if err := run(os.Args[1], os.Args[2]); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root string) error {
-	files, err := gen.Files()
+func run(root, examples string) error {
+	files, err := gen.Files(examples)
 	if err != nil {
 		return err
 	}
