@@ -212,15 +212,19 @@ func TestEnvironmentsDiffer(t *testing.T) {
 		}
 	}
 	stopped := func(r rendered) (names []string) {
-		for _, m := range ofKind(r.children["config-maas"], "InferenceService") {
-			if str(m, "metadata", "annotations", "serving.kserve.io/stop") == "true" {
+		for _, m := range ofKind(r.children["config-maas"], "LLMInferenceService") {
+			if n, ok := get(m, "spec", "replicas").(float64); ok && n == 0 {
+				names = append(names, nameOf(m))
+			} else if n, ok := get(m, "spec", "replicas").(int); ok && n == 0 {
 				names = append(names, nameOf(m))
 			}
 		}
 		return names
 	}
-	assert.ElementsMatch(t, []string{"llama-4-scout-17b-16e-instruct", "mistral-small-3-1-24b-instruct", "phi-4"}, stopped(dev))
+	assert.ElementsMatch(t, []string{"llama-4-scout-17b-16e-instruct", "mistral-small-3-1-24b-instruct", "llama-3-3-70b-instruct",
+		"llama-4-maverick-17b-128e-instruct"}, stopped(dev), "dev runs no private-pool model")
 	assert.Empty(t, stopped(prod))
+	assert.Contains(t, dev.apps, "config-maas-analytics", "dev has the Grafana operator, so the usage dashboards")
 	for _, env := range []rendered{dev, prod} {
 		t.Logf("%d root objects (%d applications), %d objects in all", len(env.root), len(env.apps), len(env.all()))
 	}
