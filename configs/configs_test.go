@@ -217,3 +217,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestModelServerFromNamesWhatIsMissing: a model without its shape annotations or
+// context length cannot be sized, and says which annotation to add.
+func TestModelServerFromNamesWhatIsMissing(t *testing.T) {
+	o := map[string]any{"kind": "LLMInferenceService", "metadata": map[string]any{"name": "m", "annotations": map[string]any{
+		"rhoai-bootstrap.io/gpu-type": "T4", "rhoai-bootstrap.io/gpu-access": "shared", "rhoai-bootstrap.io/params-billion": "3",
+		"rhoai-bootstrap.io/weights-dtype": "fp16", "rhoai-bootstrap.io/layers": "28"}},
+		"spec": map[string]any{}}
+	_, ok, err := ModelServerFrom(o)
+	require.True(t, ok)
+	require.Error(t, err)
+	for _, want := range []string{"rhoai-bootstrap.io/instance-type", "rhoai-bootstrap.io/kv-heads", "--max-model-len"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	_, ok, err = ModelServerFrom(map[string]any{"kind": "ConfigMap"})
+	assert.False(t, ok)
+	assert.NoError(t, err)
+}

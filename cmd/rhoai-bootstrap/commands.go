@@ -69,7 +69,10 @@ installer's worker MachineSet manifests are already in DIR (run
 "openshift-install create manifests --dir DIR" on a copy of install-config.yaml first:
 the GPU MachineSets are cloned from them).
 
---gitops DIR writes the GitOps payload tree (manifests/gitops) as the start of your repo.`,
+--gitops DIR writes the GitOps payload tree (manifests/gitops) as the start of your repo,
+then prints its models: runtime, GPU pool and instance type, GPUs, whether weights plus
+one full-length sequence of KV cache fit those GPUs, and whether the cluster file
+declares that pool.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.load()
@@ -128,7 +131,10 @@ the GPU MachineSets are cloned from them).
 				if err := manifests.WriteGitOps(gitops); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "wrote the GitOps payload to %s\n", gitops)
+				fmt.Fprintf(out, "wrote the GitOps payload to %s\n\n", gitops)
+				if err := printModelTable(out, c); err != nil {
+					return err
+				}
 			}
 			if dir == "" && gitops == "" {
 				return &exitError{code: ExitConfig, err: errors.New("nothing to render: pass --dir DIR and/or --gitops DIR")}

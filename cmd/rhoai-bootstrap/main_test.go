@@ -107,3 +107,26 @@ func TestRenderIsAcceptedByTheInstaller(t *testing.T) {
 	// dev.yaml: 4 pools over 2 zones (max ≥ 2) + l40s over 2 zones + a100/h100 in one zone.
 	assert.Len(t, ms, 10, strings.Join(ms, "\n"))
 }
+
+// TestRenderGitOpsPrintsModelTable: render --gitops writes the payload and prints one
+// fit line per model; with a cluster file lacking the pools, it says which are missing.
+func TestRenderGitOpsPrintsModelTable(t *testing.T) {
+	code, out := runCLI(t, "render", "-f", "../../configs/examples/dev.yaml", "--gitops", t.TempDir())
+	require.Equal(t, ExitOK, code, out)
+	lines := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "GiB") || strings.Contains(l, "no GPU") {
+			lines++
+			assert.Contains(t, l, " ok ", "every model fits its pool: %s", l)
+			assert.True(t, strings.HasSuffix(strings.TrimSpace(l), "yes"), "dev.yaml declares every pool: %s", l)
+		}
+	}
+	assert.GreaterOrEqual(t, lines, 15, out)
+	assert.Contains(t, out, "llama-4-scout-17b-16e-instruct")
+	assert.Regexp(t, `llama-4-scout-17b-16e-instruct\s+vLLM \(LLMInferenceService\), TP 4\s+L40S-PRIVATE g6e.12xlarge\s+4\s+ok`, out)
+
+	// existing-cluster.yaml has a one-GPU L40S pool only: Llama 4 Scout's pool is missing.
+	code, out = runCLI(t, "render", "-f", "../../configs/examples/existing-cluster.yaml", "--gitops", t.TempDir())
+	require.Equal(t, ExitOK, code, out)
+	assert.Regexp(t, `need a pool \(GPU, access and instance type\) this cluster file does not declare`, out)
+}
