@@ -164,6 +164,30 @@ func checkPayload(ctx context.Context, t *testing.T, cfg *rest.Config) {
 			t.Logf("%d objects accepted in %s", count, time.Since(start).Round(time.Millisecond))
 		})
 	}
+	// OpenShift AI 3.5 and later: the same API server, its OpenShift AI CRDs replaced
+	// by those of opendatahub-operator main (the KServe and MaaS CRDs are main already).
+	t.Run("release-3.5 on the odh-main CRDs", func(t *testing.T) {
+		applyCRDs(ctx, t, cfg, sharedFolderCRDs(t, "odh-main"))
+		r := map[string]rendered{}
+		for _, env := range []string{"dev", "prod"} {
+			r[env] = renderEnv(t, fsys, release35Overlay(t, fsys, env))
+		}
+		// An updated CRD is Established already; wait until the API server serves
+		// the new DataScienceCluster schema (aigateway) before judging the payload.
+		dsc := ofKind(r["dev"].children["instance-openshift-ai"], "DataScienceCluster")
+		require.Len(t, dsc, 1)
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			return d.apply(ctx, t, dsc[0], "") == nil, nil
+		})
+		require.NoError(t, err, "the API server never served the odh-main DataScienceCluster schema: %v", d.apply(ctx, t, dsc[0], ""))
+		for _, env := range []string{"dev", "prod"} {
+			t.Run(env, func(t *testing.T) {
+				start := time.Now()
+				count := d.env(ctx, t, r[env])
+				t.Logf("%d objects accepted in %s", count, time.Since(start).Round(time.Millisecond))
+			})
+		}
+	})
 	t.Run("example-machineautoscalers", func(t *testing.T) {
 		for _, o := range render(t, fsys, "components/configs/autoscaling/example-machineautoscalers") {
 			assert.NoError(t, d.apply(ctx, t, o, ""), "%s/%s", kindOf(o), nameOf(o))
@@ -199,7 +223,7 @@ func allOptionalOverlay(t *testing.T, fsys filesys.FileSystem) string {
 	require.NoError(t, err)
 	var extra []string
 	for _, e := range entries {
-		if e != "operators-extra" { // dev already has it
+		if e != "operators-extra" && e != "release-3.5" { // dev has the first; the second needs other CRDs
 			extra = append(extra, "  - ../../../components/argocd/optional/"+e)
 		}
 	}
@@ -289,7 +313,28 @@ func installCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) int {
 	for _, f := range local {
 		objs = append(objs, crdsIn(t, f)...)
 	}
+	applyCRDs(ctx, t, cfg, objs)
+	return len(objs)
+}
 
+// sharedFolderCRDs reads every CRD of one folder of the shared CRDs.
+func sharedFolderCRDs(t *testing.T, sub string) []*unstructured.Unstructured {
+	dir := filepath.Join(sharedCRDDir(t), sub)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var objs []*unstructured.Unstructured
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".yaml") {
+			objs = append(objs, crdsIn(t, filepath.Join(dir, e.Name()))...)
+		}
+	}
+	require.NotEmpty(t, objs, dir)
+	return objs
+}
+
+// applyCRDs applies CRDs server-side and waits until every one is Established.
+func applyCRDs(ctx context.Context, t *testing.T, cfg *rest.Config, objs []*unstructured.Unstructured) {
+	t.Helper()
 	seen := map[string]bool{}
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
@@ -324,7 +369,6 @@ func installCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) int {
 		return len(pending) == 0, nil
 	})
 	require.NoError(t, err, "CRDs not established: %v", pending)
-	return len(objs)
 }
 
 func crdsIn(t *testing.T, file string) []*unstructured.Unstructured {

@@ -176,7 +176,7 @@ func TestPlansCoverModels(t *testing.T) {
 	for _, o := range ofKind(objs, "LLMInferenceService") {
 		models[nameOf(o)] = str(o, "metadata", "labels", "rhoai-bootstrap.io/access")
 	}
-	plans := render(t, fsys, "components/configs/maas-access")
+	plans := render(t, fsys, "components/configs/maas-access/plans")
 	for _, kind := range []string{"MaaSAuthPolicy", "MaaSSubscription"} {
 		for _, p := range ofKind(plans, kind) {
 			assert.Equal(t, "models-as-a-service", str(p, "metadata", "namespace"), "%s %s", kind, nameOf(p))
