@@ -160,8 +160,8 @@ func checkPayload(ctx context.Context, t *testing.T, cfg *rest.Config) {
 	for _, name := range sortedKeys(envs) {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			count := d.env(ctx, t, envs[name])
-			t.Logf("%d objects accepted in %s", count, time.Since(start).Round(time.Millisecond))
+			count, rejected, lost := d.env(ctx, t, envs[name])
+			t.Logf("%d objects dry-run: %d rejected, %d with pruned fields (%s)", count, rejected, lost, time.Since(start).Round(time.Millisecond))
 		})
 	}
 	// OpenShift AI 3.5 and later: the same API server, its OpenShift AI CRDs replaced
@@ -183,14 +183,26 @@ func checkPayload(ctx context.Context, t *testing.T, cfg *rest.Config) {
 		for _, env := range []string{"dev", "prod"} {
 			t.Run(env, func(t *testing.T) {
 				start := time.Now()
-				count := d.env(ctx, t, r[env])
-				t.Logf("%d objects accepted in %s", count, time.Since(start).Round(time.Millisecond))
+				count, rejected, lost := d.env(ctx, t, r[env])
+				t.Logf("%d objects dry-run: %d rejected, %d with pruned fields (%s)", count, rejected, lost, time.Since(start).Round(time.Millisecond))
 			})
 		}
 	})
 	t.Run("example-machineautoscalers", func(t *testing.T) {
 		for _, o := range render(t, fsys, "components/configs/autoscaling/example-machineautoscalers") {
 			assert.NoError(t, d.apply(ctx, t, o, ""), "%s/%s", kindOf(o), nameOf(o))
+		}
+	})
+	t.Run("pruned fixtures are caught", func(t *testing.T) {
+		files, err := filepath.Glob(filepath.Join("testdata", "pruned", "*.yaml"))
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		for _, f := range files {
+			for _, o := range decodeFile(t, f) {
+				err := d.apply(ctx, t, o, "")
+				assert.ErrorIs(t, err, errPruned, "%s: a field the server drops went unnoticed", f)
+				t.Logf("%s: %v", filepath.Base(f), err)
+			}
 		}
 	})
 	t.Run("broken fixtures are rejected", func(t *testing.T) {
@@ -543,11 +555,22 @@ func (d *dryRunner) ensureNamespace(ctx context.Context, t *testing.T, name stri
 // env dry-runs one environment: the root overlay's objects, then every child
 // application's objects in its destination namespace, checking that the child's
 // AppProject allows each kind.
-func (d *dryRunner) env(ctx context.Context, t *testing.T, r rendered) int {
-	count := 0
+func (d *dryRunner) env(ctx context.Context, t *testing.T, r rendered) (count, rejected, prunedObjs int) {
+	judge := func(err error, id string) bool {
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, errPruned):
+			prunedObjs++
+		default:
+			rejected++
+		}
+		assert.NoError(t, err, id)
+		return false
+	}
 	for _, o := range r.root {
 		count++
-		assert.NoError(t, d.apply(ctx, t, o, ""), "root: %s/%s", kindOf(o), nameOf(o))
+		judge(d.apply(ctx, t, o, ""), fmt.Sprintf("root: %s/%s", kindOf(o), nameOf(o)))
 	}
 	projects := map[string]obj{}
 	for _, p := range ofKind(r.root, "AppProject") {
@@ -561,7 +584,7 @@ func (d *dryRunner) env(ctx context.Context, t *testing.T, r rendered) int {
 		for _, o := range r.children[name] {
 			count++
 			id := fmt.Sprintf("%s: %s/%s", name, kindOf(o), nameOf(o))
-			if !assert.NoError(t, d.apply(ctx, t, o, dest), id) {
+			if !judge(d.apply(ctx, t, o, dest), id) {
 				continue
 			}
 			m, err := d.mapping(o)
@@ -574,7 +597,7 @@ func (d *dryRunner) env(ctx context.Context, t *testing.T, r rendered) int {
 				"%s: AppProject %s does not allow %s in %s", id, nameOf(proj), gvkOf(o).GroupKind(), field)
 		}
 	}
-	return count
+	return count, rejected, prunedObjs
 }
 
 // allowed reports whether an AppProject whitelist admits a kind ("*" matches any).

@@ -44,9 +44,6 @@ var Environments = []string{"dev", "prod"}
 const (
 	DefaultQueue  = "default"
 	DefaultFlavor = "default-flavor"
-	// Cohort lets the GPU queues and the CPU queue borrow each other's unused cpu and
-	// memory (never GPUs: a GPU flavor exists in one queue only).
-	Cohort = "rhoai"
 )
 
 // Accesses are the pool access values, as the node label and taint spell them.
@@ -406,6 +403,8 @@ var queuesTmpl = template.Must(template.New("cq").Parse(Header + `# Kueue Cluste
 # queue's quota is its pools' max × one node of their instance type (GPUs, vCPUs less
 # {{.Reserved}} for the system, {{.MemRatio}} GiB per vCPU). Only namespaces labelled
 # kueue.openshift.io/managed=true (the project template sets it) may use them.
+# No cohort: each queue owns its pool alone, and the field differs between Kueue's
+# v1beta1 (cohort) and v1beta2 (cohortName) APIs; the dry-run test caught the rename.
 {{- range $i, $q := .Queues}}
 {{- if $i}}
 ---
@@ -421,7 +420,6 @@ metadata:
     rhoai-bootstrap.io/pools: workers
 {{- end}}
 spec:
-  cohort: {{$.Cohort}}
   namespaceSelector:
     matchLabels:
       kueue.openshift.io/managed: "true"
@@ -442,7 +440,6 @@ spec:
 {{- if $q.Accelerator}}
             - name: nvidia.com/gpu
               nominalQuota: {{$q.GPUs}}
-              borrowingLimit: 0
 {{- end}}
 {{- end}}
 `))
@@ -477,7 +474,7 @@ func kueueFiles(examplesDir string, out map[string][]byte) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		var q bytes.Buffer
-		if err := queuesTmpl.Execute(&q, map[string]any{"Env": env, "Queues": qs, "Cohort": Cohort,
+		if err := queuesTmpl.Execute(&q, map[string]any{"Env": env, "Queues": qs,
 			"Reserved": reservedVCPUs, "MemRatio": memGiBPerVCPU}); err != nil {
 			return fmt.Errorf("rendering the %s ClusterQueues: %w", env, err)
 		}
