@@ -318,13 +318,11 @@ spec:
 
 // QueueQuota is one Kueue ClusterQueue's nominal quota for its single flavor.
 type QueueQuota struct {
-	Name, Flavor  string
-	Accelerator   string // "" for the CPU queue
-	CPU, MemGiB   int
-	GPUs          int
-	Pools         []string // the cluster file's pools behind the quota
-	GPUsPerNode   int
-	InstanceTypes []string
+	Name, Flavor string
+	Accelerator  string // "" for the CPU queue
+	CPU, MemGiB  int
+	GPUs         int
+	Pools        []string // the cluster file's pools behind the quota
 }
 
 // workerVCPUs is the vCPU count of an x86 general-purpose instance size (m6i.4xlarge =
@@ -364,8 +362,6 @@ func Quotas(c *configs.Cluster) ([]QueueQuota, error) {
 			q.GPUs += p.Max * s.GPUs
 			q.CPU += p.Max * (s.VCPUs - reservedVCPUs)
 			q.Pools = append(q.Pools, p.Name)
-			q.GPUsPerNode = s.GPUs
-			q.InstanceTypes = append(q.InstanceTypes, p.InstanceType)
 		}
 		q.MemGiB = q.CPU * memGiBPerVCPU
 		out = append(out, q)
