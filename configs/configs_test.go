@@ -235,3 +235,30 @@ func TestModelServerFromNamesWhatIsMissing(t *testing.T) {
 	assert.False(t, ok)
 	assert.NoError(t, err)
 }
+
+// A pool name that fitted the old 20-character rule still makes 64-character MachineSet
+// names in ap-southeast-2a with a 27-character infra ID (the installer's longest).
+func TestMachineSetNamesFitTheWorstCaseInfraID(t *testing.T) {
+	apse2 := `apiVersion: rhoai-bootstrap.io/v1alpha1
+kind: Cluster
+metadata: {name: demo}
+spec:
+  baseDomain: example.com
+  platform: {aws: {region: ap-southeast-2, zones: [ap-southeast-2a]}}
+  openshift: {pullSecretFile: ps.json}
+`
+	got := problems(t, apse2+"  gpuPools: [{name: l40s-private-models2, gpu: L40S, min: 0, max: 1}]\n")
+	require.Len(t, got, 1, "problems: %q", got)
+	assert.Contains(t, got[0], `spec.gpuPools[0].name: Invalid value: "l40s-private-models2"`)
+	assert.Contains(t, got[0], "in zone ap-southeast-2a")
+	assert.Contains(t, got[0], "up to 64 characters")
+	assert.Contains(t, got[0], "at most 19 characters")
+
+	// 19 characters fit exactly: 27 + 1 + 19 + 1 + 15 = 63.
+	assert.Empty(t, problems(t, apse2+"  gpuPools: [{name: l40s-private-models, gpu: L40S, min: 0, max: 1}]\n"))
+	// A name that only fits in shorter zones is still checked against each of its zones.
+	got = problems(t, strings.Replace(apse2, "[ap-southeast-2a]", "[ap-southeast-2a, ap-southeast-2b]", 1)+
+		"  gpuPools: [{name: a-twenty-character-p, gpu: T4, min: 0, max: 1, zones: [ap-southeast-2b]}]\n")
+	require.Len(t, got, 1, "problems: %q", got)
+	assert.Contains(t, got[0], "in zone ap-southeast-2b")
+}

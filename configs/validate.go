@@ -20,8 +20,22 @@ var (
 	channelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`)
 )
 
-// maxPoolName keeps MachineSet names (<infraID>-<pool>-<zone>) within 63 characters.
-const maxPoolName = 20
+// GPU MachineSets are named <infraID>-<pool>-<zone> (as the installer names its own worker
+// MachineSets: openshift/installer pkg/asset/machines/aws/machinesets.go), and the name is
+// also the value of the machine.openshift.io/cluster-api-machineset label on the
+// MachineSet's selector and on every Machine it creates, so it must fit in a label value
+// (63 characters, validation.LabelValueMaxLength). The infra ID is only known once
+// `openshift-install create manifests` has run; the installer cuts the cluster name so
+// that the infra ID is at most 27 characters (openshift/installer
+// pkg/asset/installconfig/clusterid.go: maxLen 27, "-" and 5 random characters). Checking
+// against that worst case rejects, before anything changes, every file whose names would
+// not fit on some cluster. Shortening the name with a hash (as the installer does for
+// some resources) was not chosen: the name is what people read in `oc get machinesets`
+// and find in the cluster file, and a rejected file costs a rename, a broken cluster far more.
+const (
+	worstInfraIDLen     = 27
+	machineSetNameFixed = worstInfraIDLen + 2 // the two "-" separators
+)
 
 // Validate reports every problem in the (defaulted) cluster, each with its field path.
 func (c *Cluster) Validate() field.ErrorList {
@@ -124,8 +138,8 @@ func (c *Cluster) validateGPUPools(p *field.Path) field.ErrorList {
 		switch {
 		case pool.Name == "":
 			errs = append(errs, field.Required(pp.Child("name"), "a short DNS label, e.g. t4-shared"))
-		case len(validation.IsDNS1123Label(pool.Name)) > 0 || len(pool.Name) > maxPoolName:
-			errs = append(errs, field.Invalid(pp.Child("name"), pool.Name, fmt.Sprintf("must be a lowercase DNS label of at most %d characters", maxPoolName)))
+		case len(validation.IsDNS1123Label(pool.Name)) > 0:
+			errs = append(errs, field.Invalid(pp.Child("name"), pool.Name, "must be a lowercase DNS label"))
 		case names.Has(pool.Name):
 			errs = append(errs, field.Duplicate(pp.Child("name"), pool.Name))
 		}
@@ -158,8 +172,28 @@ func (c *Cluster) validateGPUPools(p *field.Path) field.ErrorList {
 				errs = append(errs, field.NotSupported(pp.Child("zones").Index(j), z, sets.List(platformZones)))
 			}
 		}
+		if e := machineSetNameTooLong(pool, pp.Child("name")); e != nil {
+			errs = append(errs, e)
+		}
 	}
 	return errs
+}
+
+// machineSetNameTooLong reports the first zone of pool whose MachineSet name, with the
+// longest infra ID the installer makes, would not fit in a label value.
+func machineSetNameTooLong(pool GPUPool, p *field.Path) *field.Error {
+	for _, z := range pool.Zones {
+		n := machineSetNameFixed + len(pool.Name) + len(z)
+		if n <= validation.LabelValueMaxLength {
+			continue
+		}
+		fit := validation.LabelValueMaxLength - machineSetNameFixed - len(z)
+		return field.Invalid(p, pool.Name, fmt.Sprintf(
+			"pool %q in zone %s makes MachineSet names of up to %d characters (<infraID>-%s-%s, the installer's infra ID being up to %d), "+
+				"over the %d a machine.openshift.io/cluster-api-machineset label value allows: shorten the pool name to at most %d characters",
+			pool.Name, z, n, pool.Name, z, worstInfraIDLen, validation.LabelValueMaxLength, max(fit, 1)))
+	}
+	return nil
 }
 
 func validateSecretRef(r SecretRef, p *field.Path) field.ErrorList {

@@ -38,10 +38,13 @@ var (
 	dashes          = regexp.MustCompile(`-{2,}`)
 )
 
-// generateInfraID does what the real installer's generateInfraID does:
-// characters other than alphanumerics and "-" become "-", runs of dashes
-// collapse, the base is cut to 21 characters so the whole ID fits in 27,
-// and "-" plus 5 random characters (k8s utilrand's alphabet) are appended.
+// generateInfraID does what the real installer's generateInfraID does
+// (openshift/installer pkg/asset/installconfig/clusterid.go: maxLen 27,
+// randomLen 5): characters other than alphanumerics and "-" become "-", runs
+// of dashes collapse, the base is cut to 21 characters so the whole ID fits
+// in 27, and "-" plus 5 random characters (k8s utilrand's alphabet) are
+// appended. A cluster name of 21 characters or more therefore gives the
+// 27-character infra ID that MachineSet names must leave room for.
 func generateInfraID(name string) string {
 	base := nonInfraIDChars.ReplaceAllString(name, "-")
 	base = dashes.ReplaceAllString(base, "-")
@@ -248,7 +251,10 @@ func providerSpec(ic *InstallConfig, pool AWSMachinePool, infraID, role, zone st
 	return &runtime.RawExtension{Raw: raw}, nil
 }
 
-// workerMachineSet is the MachineSet the installer writes for one zone.
+// workerMachineSet is the MachineSet the installer writes for one zone, named
+// <infraID>-<pool>-<zone> with that name as the
+// machine.openshift.io/cluster-api-machineset label on its selector and
+// template (openshift/installer pkg/asset/machines/aws/machinesets.go).
 func workerMachineSet(ic *InstallConfig, pool AWSMachinePool, infraID, zone string, replicas int32) (*machinev1beta1.MachineSet, error) {
 	name := infraID + "-worker-" + zone
 	ps, err := providerSpec(ic, pool, infraID, "worker", zone)

@@ -209,7 +209,7 @@ func wizardSteps() map[string]*step {
 		},
 		{
 			id: "poolName", title: "Pool name",
-			help:  "Names the MachineSets (<infraID>-<pool>-<zone>): a lowercase DNS label of at most 20 characters.",
+			help:  "Names the MachineSets (<infraID>-<pool>-<zone>): a lowercase DNS label; with the longest infra ID (27) the name must fit in 63 characters.",
 			paths: func(a *answers) []string { return poolPath(a, "name") },
 			get: func(a *answers) string {
 				p := lastPool(a)
