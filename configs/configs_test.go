@@ -145,7 +145,7 @@ func TestPlainSecretIsNeverEchoed(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]byte(minimal+`  gpuPools: [{name: l40, gpu: l40, min: 0, max: 1}]
-  certificates: {acme: {email: ops@example.com}}
+  certificates: {acme: {server: letsencrypt-staging, email: ops@example.com}}
   gitops: {root: {repoURL: https://example.com/r.git, path: clusters/dev}}
   oauth: {google: {clientID: x, clientSecret: {env: X}}}
 `), "t.yaml")
@@ -157,12 +157,36 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "L4-SHARED", p.AcceleratorValue())
 	assert.Equal(t, "letsencrypt-staging", c.Spec.Certificates.ACME.Server)
 	assert.Equal(t, "https://acme-staging-v02.api.letsencrypt.org/directory", c.Spec.Certificates.ACME.ACMEDirectory())
-	assert.Equal(t, "gitops-1.16", c.Spec.GitOps.OperatorChannel)
+	assert.Equal(t, "latest", c.Spec.GitOps.OperatorChannel, "gitops-1.16 is not offered on OpenShift 4.19+")
 	assert.Equal(t, "main", c.Spec.GitOps.Root.Revision)
 	assert.Equal(t, "google", c.Spec.OAuth.Google.Name)
 	assert.Equal(t, 3, *c.Spec.ControlPlane.Replicas)
 	require.Len(t, c.Warnings(), 2)
 	assert.Contains(t, c.Warnings()[0], `"l40" is read as L4`)
+}
+
+// The ACME server is a choice with consequences (rate limits, who trusts the
+// certificates), so it has no default; staging and private CAs are valid but warned about.
+func TestACMEServerIsChosenOnPurpose(t *testing.T) {
+	got := problems(t, minimal+"  certificates: {acme: {email: ops@example.com}}\n")
+	require.Len(t, got, 1, "problems: %q", got)
+	assert.Contains(t, got[0], `spec.certificates.acme.server: Required value: choose "letsencrypt"`)
+
+	warn := func(server string) []string {
+		c, err := Parse([]byte(minimal+"  certificates: {acme: {server: '"+server+"', email: ops@example.com}}\n"), "t.yaml")
+		require.NoError(t, err)
+		return c.Warnings()
+	}
+	assert.Empty(t, warn("letsencrypt"))
+	staging := warn("letsencrypt-staging")
+	require.Len(t, staging, 1)
+	assert.Contains(t, staging[0], "spec.certificates.acme.server: Let's Encrypt staging certificates are trusted by no browser and by no client in the cluster")
+	assert.Contains(t, staging[0], "pods calling *.apps routes fail TLS verification")
+	assert.Contains(t, staging[0], "proxy/cluster .spec.trustedCA")
+	private := warn("https://acme.internal.example.com/directory")
+	require.Len(t, private, 1)
+	assert.Contains(t, private[0], "certificates from https://acme.internal.example.com/directory chain to a private CA")
+	assert.Contains(t, private[0], "proxy/cluster .spec.trustedCA")
 }
 
 func TestSecretRefResolve(t *testing.T) {

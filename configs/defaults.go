@@ -10,10 +10,13 @@ const (
 	DefaultWorkerType           = "m6i.4xlarge"
 	DefaultWorkerReplicas       = 3
 	DefaultGoogleIdPName        = "google"
-	// DefaultACMEServer is staging on purpose: a config that forgets to choose does not
-	// spend Let's Encrypt's production rate limit.
-	DefaultACMEServer         = "letsencrypt-staging"
-	DefaultOperatorChannel    = "gitops-1.16"
+	// DefaultOperatorChannel follows the newest OpenShift GitOps release the cluster's
+	// catalog offers. Version channels (gitops-1.16, …) come and go with the OpenShift
+	// versions each release supports (1.16 ends at OpenShift 4.18), so a pinned default
+	// would break on newer clusters; the gitops-operator phase checks any channel against
+	// the catalog's PackageManifest before subscribing. There is deliberately no default
+	// ACME server: see validateACME.
+	DefaultOperatorChannel    = "latest"
 	DefaultRootRevision       = "main"
 	DefaultPropagationTimeout = "10m"
 )
@@ -64,9 +67,6 @@ func (c *Cluster) Default() {
 		o.Google.Name = DefaultGoogleIdPName
 	}
 	if ct := s.Certificates; ct != nil {
-		if ct.ACME.Server == "" {
-			ct.ACME.Server = DefaultACMEServer
-		}
 		if ct.ACME.PropagationTimeout == "" {
 			ct.ACME.PropagationTimeout = DefaultPropagationTimeout
 		}

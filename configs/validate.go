@@ -238,9 +238,15 @@ func validateOAuth(o *OAuth, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// validateACME requires the ACME server to be chosen: a default of Let's Encrypt staging
+// silently gave clusters certificates that nothing trusts, and a default of production
+// would spend a rate-limited resource nobody chose to spend. `init` proposes production.
 func validateACME(a *ACME, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if _, known := ACMEServers[a.Server]; !known {
+	if a.Server == "" {
+		errs = append(errs, field.Required(p.Child("server"), `choose "letsencrypt" (certificates every browser and client trusts), `+
+			`"letsencrypt-staging" (untrusted test certificates) or the https:// directory URL of your own ACME server`))
+	} else if _, known := ACMEServers[a.Server]; !known {
 		u, err := url.Parse(a.Server)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, field.Invalid(p.Child("server"), a.Server, `must be "letsencrypt", "letsencrypt-staging" or an https:// ACME directory URL`))
@@ -300,8 +306,31 @@ func (c *Cluster) Warnings() []string {
 				i, p.GPU, g.Name, g.Family, g.Name, g.MemoryGiB, p.AcceleratorValue()))
 		}
 	}
-	if ct := c.Spec.Certificates; ct != nil && ct.ACME.Server == "letsencrypt-staging" {
-		w = append(w, "spec.certificates.acme.server: letsencrypt-staging issues untrusted certificates; use letsencrypt for production")
+	if ct := c.Spec.Certificates; ct != nil {
+		if msg := untrustedCA(ct.ACME); msg != "" {
+			w = append(w, "spec.certificates.acme.server: "+msg)
+		}
 	}
 	return w
+}
+
+// untrustedCA says, for an ACME server whose certificates the cluster's own clients do
+// not trust, what breaks and what to do. Pods reach *.apps routes (the OAuth server,
+// the console, model endpoints) through the ingress certificate the bootstrap
+// installs; they trust the system roots plus whatever proxy/cluster .spec.trustedCA
+// adds (https://docs.redhat.com/en/documentation/openshift_container_platform/4.19/html/security_and_compliance/configuring-certificates#ca-bundle-understanding_updating-ca-bundle).
+func untrustedCA(a ACME) string {
+	const fix = "add its root certificate to a ConfigMap in openshift-config and name it in proxy/cluster .spec.trustedCA " +
+		"(the Machine Config Operator then rolls every node), or choose a publicly trusted CA"
+	switch {
+	case a.Server == "letsencrypt":
+		return ""
+	case a.Server == "letsencrypt-staging":
+		return "Let's Encrypt staging certificates are trusted by no browser and by no client in the cluster: " +
+			"pods calling *.apps routes fail TLS verification. Use \"letsencrypt\" for a cluster people use; for staging, " + fix
+	case a.Server != "":
+		return "certificates from " + a.Server + " chain to a private CA that browsers and in-cluster clients do not trust by default: " +
+			"pods calling *.apps routes fail TLS verification unless you " + fix
+	}
+	return ""
 }

@@ -39,7 +39,7 @@ func newValidateCommand(o *globalOptions) *cobra.Command {
 				return err
 			}
 			for _, w := range c.Warnings() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note:", w)
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			if showDefaults {
 				b, err := configs.Marshal(c)

@@ -155,3 +155,26 @@ func TestWriteClusterFileRefusesInvalidData(t *testing.T) {
 	_, statErr := os.Stat(path)
 	assert.True(t, os.IsNotExist(statErr))
 }
+
+// Without a TTY nobody can be proposed anything: an ACME e-mail without --acme is an
+// error naming the flag, never a silent choice of server.
+func TestInitNonInteractiveNeedsTheACMEServerChosen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev.yaml")
+	var args []string
+	for _, a := range validFlags(path) {
+		if a == "--acme" || a == "production" {
+			continue
+		}
+		args = append(args, a)
+	}
+	_, err := runInitCmd(t, append(args, "--non-interactive")...)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spec.certificates.acme.server: Required value")
+	assert.Contains(t, err.Error(), "(set with --acme)")
+
+	// Staging is allowed, with the warning validate gives.
+	out, err := runInitCmd(t, append(args, "--acme", "staging", "--non-interactive")...)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "trusted by no browser and by no client in the cluster")
+	assert.Contains(t, out, "proxy/cluster .spec.trustedCA")
+}

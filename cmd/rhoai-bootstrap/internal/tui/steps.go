@@ -342,10 +342,15 @@ func wizardSteps() map[string]*step {
 		{
 			id: "acme", title: "Certificates for the API and *.apps (Let's Encrypt, DNS-01 on Route53)", kind: choiceStep,
 			flags: []string{"acme"},
+			// Production is proposed because only its certificates are trusted by browsers
+			// and by pods calling *.apps routes; staging or a private CA works only once its
+			// root is in proxy/cluster .spec.trustedCA, which rolls every node.
+			help: "Proposed: production, the only choice whose certificates browsers and pods calling *.apps routes trust. " +
+				"Staging or a private CA needs its root in proxy/cluster trustedCA (every node restarts).",
 			options: func(*answers) []option {
 				return []option{
+					{"production", "production  trusted certificates (proposed)"},
 					{"staging", "staging     untrusted test certificates, generous rate limits"},
-					{"production", "production  trusted certificates"},
 					{"custom", "other       an ACME directory URL"},
 					{"none", "none        keep the cluster's own certificates"},
 				}
@@ -354,12 +359,14 @@ func wizardSteps() map[string]*step {
 				switch {
 				case a.acmeCustom:
 					return []string{"custom"}
-				case acmeServer(a.ACME) == "letsencrypt":
-					return []string{"production"}
+				case acmeServer(a.ACME) == "letsencrypt-staging":
+					return []string{"staging"}
 				case strings.EqualFold(a.ACME, "none"):
 					return []string{"none"}
+				case a.ACME != "" && acmeServer(a.ACME) != "letsencrypt":
+					return []string{"custom"}
 				}
-				return []string{"staging"}
+				return []string{"production"}
 			},
 			choose: func(a *answers, v []string) {
 				a.acmeCustom = first(v) == "custom"

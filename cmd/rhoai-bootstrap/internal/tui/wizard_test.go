@@ -43,7 +43,7 @@ func waitScreen(t *testing.T, tm *teatest.TestModel, want string) {
 }
 
 // The whole wizard by keystrokes, as a person would: a wrong name first, two GPU pools,
-// Google sign-in, staging certificates, a GitOps root; the file must then load.
+// Google sign-in, the proposed production certificates, a GitOps root; the file must then load.
 func TestWizardWritesValidFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev.yaml")
 	w := newWizard(answers{}, path, nil, fileWriter(path), true)
@@ -90,7 +90,8 @@ func TestWizardWritesValidFile(t *testing.T) {
 	tm.Send(enter) // GOOGLE_CLIENT_SECRET (suggested)
 	answer(tm, "alice@example.com, bob@example.com")
 	tm.Send(enter) // keep kubeadmin (the default "no")
-	tm.Send(enter) // staging
+	waitScreen(t, tm, "Proposed: production, the only choice whose certificates browsers")
+	tm.Send(enter) // production, the proposal
 	answer(tm, "ops@example.com")
 	answer(tm, "https://github.com/org/platform")
 	tm.Send(enter) // revision main
@@ -116,7 +117,7 @@ func TestWizardWritesValidFile(t *testing.T) {
 		Zones: []string{"us-west-2a", "us-west-2b"}}, c.Spec.GPUPools[1])
 	assert.Equal(t, "GOOGLE_CLIENT_SECRET", c.Spec.OAuth.Google.ClientSecret.Env)
 	assert.Equal(t, []string{"alice@example.com", "bob@example.com"}, c.Spec.OAuth.Admins)
-	assert.Equal(t, "letsencrypt-staging", c.Spec.Certificates.ACME.Server)
+	assert.Equal(t, "letsencrypt", c.Spec.Certificates.ACME.Server, "init proposes production Let's Encrypt")
 	assert.Equal(t, "manifests/gitops/clusters/overlays/rhoai-dev", c.Spec.GitOps.Root.Path)
 
 	out, err := io.ReadAll(tm.FinalOutput(t))
