@@ -214,6 +214,13 @@ func (p *phase) checkOfferings(ctx context.Context, cfg aws.Config) []string {
 	return problems
 }
 
+// checkQuotas compares, per GPU vCPU quota, what the file's pools may grow to (their max)
+// with what the quota leaves after the instances already running in the account and
+// region. AWS counts these quotas in vCPUs of the running instances of the families they
+// cover (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-on-demand-instances.html#ec2-on-demand-instances-limits,
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-limits.html), so a quota
+// the pools alone fit in can still be exhausted by other workloads. Open spot requests
+// not yet fulfilled also count against spot quotas; they are not counted here.
 func (p *phase) checkQuotas(ctx context.Context, cfg aws.Config) []string {
 	need := map[string]int{} // quota code -> vCPUs
 	for _, pool := range p.env.Cluster.Spec.GPUPools {
@@ -224,13 +231,20 @@ func (p *phase) checkQuotas(ctx context.Context, cfg aws.Config) []string {
 		}
 		need[quotaCodes[g.QuotaClass][pool.Spot]] += pool.Max * size.VCPUs
 	}
+	if len(need) == 0 {
+		return nil
+	}
 	codes := make([]string, 0, len(need))
 	for code := range need {
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
-	sq := servicequotas.NewFromConfig(cfg)
 	var problems []string
+	used, err := vCPUsInUse(ctx, ec2.NewFromConfig(cfg))
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	sq := servicequotas.NewFromConfig(cfg)
 	for _, code := range codes {
 		out, err := sq.GetServiceQuota(ctx, &servicequotas.GetServiceQuotaInput{ServiceCode: aws.String("ec2"), QuotaCode: aws.String(code)})
 		if err != nil {
@@ -238,12 +252,100 @@ func (p *phase) checkQuotas(ctx context.Context, cfg aws.Config) []string {
 			continue
 		}
 		have := int(aws.ToFloat64(out.Quota.Value))
-		if need[code] > have {
-			problems = append(problems, fmt.Sprintf("EC2 quota %q (%s) is %d vCPUs but the GPU pools' max needs %d: request an increase in Service Quotas, or lower spec.gpuPools[].max",
-				aws.ToString(out.Quota.QuotaName), code, have, need[code]))
+		if need[code] > have-used[code] {
+			problems = append(problems, fmt.Sprintf("EC2 quota %q (%s): quota %d vCPUs, in use %d, this file needs up to %d: "+
+				"request an increase in Service Quotas, stop instances you do not need, or lower spec.gpuPools[].max",
+				aws.ToString(out.Quota.QuotaName), code, have, used[code], need[code]))
 		}
 	}
 	return problems
+}
+
+// quotaClass is the GPU vCPU quota class of an instance type: "G" for the G and VT
+// families, "P" for the P families, "" for the rest (which other quotas cover).
+func quotaClass(instanceType string) string {
+	family, _, _ := strings.Cut(instanceType, ".")
+	switch {
+	case strings.HasPrefix(family, "vt"), strings.HasPrefix(family, "g"):
+		return "G"
+	case strings.HasPrefix(family, "p"):
+		return "P"
+	}
+	return ""
+}
+
+// vCPUsInUse sums, per GPU quota code, the vCPUs of the account's pending and running
+// instances in the region: on-demand ones against the "Running On-Demand" quotas, spot
+// ones (InstanceLifecycle "spot") against the "All … Spot Instance Requests" quotas. An
+// instance counts with its type's default vCPUs (DescribeInstanceTypes).
+func vCPUsInUse(ctx context.Context, client *ec2.Client) (map[string]int, error) {
+	count := map[string]map[string]int{} // quota code -> instance type -> instances
+	pager := ec2.NewDescribeInstancesPaginator(client, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}},
+	})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the running EC2 instances to count the GPU quotas in use (ec2:DescribeInstances): %w", err)
+		}
+		for _, r := range page.Reservations {
+			for _, in := range r.Instances {
+				class := quotaClass(string(in.InstanceType))
+				if class == "" {
+					continue
+				}
+				code := quotaCodes[class][in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot]
+				if count[code] == nil {
+					count[code] = map[string]int{}
+				}
+				count[code][string(in.InstanceType)]++
+			}
+		}
+	}
+	types := map[string]bool{}
+	for _, byType := range count {
+		for t := range byType {
+			types[t] = true
+		}
+	}
+	vcpus, err := defaultVCPUs(ctx, client, types)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]int{}
+	for code, byType := range count {
+		for t, n := range byType {
+			used[code] += n * vcpus[t]
+		}
+	}
+	return used, nil
+}
+
+// defaultVCPUs reads the default vCPU count of each instance type.
+func defaultVCPUs(ctx context.Context, client *ec2.Client, types map[string]bool) (map[string]int, error) {
+	names := make([]ec2types.InstanceType, 0, len(types))
+	for t := range types {
+		names = append(names, ec2types.InstanceType(t))
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	out := map[string]int{}
+	for len(names) > 0 {
+		batch := names[:min(len(names), 100)] // the API's limit per call
+		names = names[len(batch):]
+		pager := ec2.NewDescribeInstanceTypesPaginator(client, &ec2.DescribeInstanceTypesInput{InstanceTypes: batch})
+		for pager.HasMorePages() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading the vCPUs of the running GPU instances (ec2:DescribeInstanceTypes): %w", err)
+			}
+			for _, it := range page.InstanceTypes {
+				if it.VCpuInfo != nil {
+					out[string(it.InstanceType)] = int(aws.ToInt32(it.VCpuInfo.DefaultVCpus))
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Apply has nothing to do: preflight only observes. A failed Check stops the run before
