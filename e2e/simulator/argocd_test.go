@@ -67,7 +67,7 @@ func TestGitOpsOperatorBringsArgoCD(t *testing.T) {
 	})
 	t.Logf("Subscription → ArgoCD Available in %s (ArgoCDReady 1s)", time.Since(start).Round(time.Millisecond))
 
-	assert.Equal(t, "Succeeded", nestedStr(b.mustGet(t, gvrCSV, "openshift-gitops-operator", "openshift-gitops-operator.v1.16.2"), "status", "phase"))
+	assert.Equal(t, "Succeeded", nestedStr(b.mustGet(t, gvrCSV, "openshift-gitops-operator", "openshift-gitops-operator.v1.20.1"), "status", "phase"))
 	assert.Contains(t, b.installedPackages(), gitopsPackage)
 	cds.waitStates(t, gitopsNS, func(u *unstructured.Unstructured) string { return nestedStr(u, "status", "phase") }, "Pending", "Available")
 	cd := b.mustGet(t, gvrArgoCD, gitopsNS, gitopsNS)

@@ -31,6 +31,8 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 // The bed shared by all tests in this package: one envtest control plane (4–9 s to start)
@@ -40,7 +42,7 @@ const (
 	k8sVersion       = "v1.37.2"
 	openshiftAPI     = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
 	argoCDModule     = "github.com/argoproj/argo-cd/v3@v3.5.7"
-	brokenPackage    = "broken-operator"
+	brokenPackage    = "servicemeshoperator" // its bundle fails to install (installCRDs)
 	testManager      = "simulator-test"
 	testAppHealthLua = "hs = {}\nhs.status = \"Progressing\"\nhs.message = \"\"\nif obj.status ~= nil and obj.status.health ~= nil then\n  hs.status = obj.status.health.status\nend\nreturn hs\n"
 )
@@ -121,7 +123,17 @@ func startBed() (*bed, error) {
 	if err := waitForBinaries(dir); err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStartTimeout: time.Minute}
+	// The aggregator needs the front-proxy flags to reach the simulated package server.
+	certDir, err := os.MkdirTemp("", "simulator-bed-certs-")
+	if err != nil {
+		return nil, err
+	}
+	api := &envtest.APIServer{CertDir: certDir}
+	if err := testbed.ConfigureFrontProxy(api, certDir); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStartTimeout: time.Minute,
+		ControlPlane: envtest.ControlPlane{APIServer: api}}
 	began := time.Now()
 	cfg, err := env.Start()
 	if err != nil {
@@ -472,7 +484,7 @@ func (b *bed) installGitOpsOperator(t *testing.T) {
 	ns := "openshift-gitops-operator"
 	require.NoError(t, b.create(t.Context(), gvrOperatorGroup, obj("operators.coreos.com/v1", "OperatorGroup", ns, ns, map[string]any{})))
 	require.NoError(t, b.create(t.Context(), gvrSubscription, obj("operators.coreos.com/v1alpha1", "Subscription", ns, gitopsPackage, map[string]any{
-		"name": gitopsPackage, "channel": "gitops-1.16", "source": "redhat-operators", "sourceNamespace": "openshift-marketplace"})))
+		"name": gitopsPackage, "channel": "latest", "source": "redhat-operators", "sourceNamespace": "openshift-marketplace"})))
 }
 
 func (b *bed) get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {

@@ -12,48 +12,25 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// catalogEntry is what the simulated catalog knows of one package: its default channel and
-// the head version of each channel. Versions are plausible, not a mirror of a real catalog.
-type catalogEntry struct {
-	defaultChannel string
-	channels       map[string]string
-	// csvPrefix is how the package names its CSVs; "<pkg>.v" unless it differs (RHOAI's
-	// CSVs are "rhods-operator.3.4.1", without the v — code must read installedCSV, not guess).
-	csvPrefix string
-}
-
-var catalog = map[string]catalogEntry{
-	"openshift-gitops-operator": {defaultChannel: "latest", channels: map[string]string{
-		"latest": "1.16.2", "gitops-1.16": "1.16.2", "gitops-1.15": "1.15.4"}},
-	"rhods-operator": {defaultChannel: "stable-3.x", csvPrefix: "rhods-operator.", channels: map[string]string{
-		"stable-3.x": "3.4.1", "stable-3.4": "3.4.1", "fast-3.x": "3.5.0", "stable": "2.25.2", "eus-2.25": "2.25.2"}},
-	"gpu-operator-certified": {defaultChannel: "stable", channels: map[string]string{"stable": "25.3.4", "v25.3": "25.3.4"}},
-	"nfd":                    {defaultChannel: "stable", channels: map[string]string{"stable": "4.21.0"}},
-	"kueue-operator":         {defaultChannel: "stable-v1.1", channels: map[string]string{"stable-v1.1": "1.1.0"}},
-	"servicemeshoperator3":   {defaultChannel: "stable", channels: map[string]string{"stable": "3.1.1"}},
-	"serverless-operator":    {defaultChannel: "stable", channels: map[string]string{"stable": "1.36.1"}},
-	"authorino-operator":     {defaultChannel: "stable", channels: map[string]string{"stable": "1.2.3"}},
-}
-
-// resolve picks the CSV a Subscription gets. Unknown packages resolve to 1.0.0 on any channel;
-// a known package on an unknown channel does not resolve, like the real resolver.
-func resolve(pkg, channel string) (csvName string, version string, ok bool) {
-	e, known := catalog[pkg]
-	if !known {
-		return pkg + ".v1.0.0", "1.0.0", true
+// resolve picks the CSV a Subscription gets from the catalog it names, as OLM's resolver
+// does: the head of the asked channel (the package's default channel when none is asked).
+// A package the catalog does not have, or a channel the package does not offer, does not
+// resolve; the message is the resolver's (operator-lifecycle-manager
+// pkg/controller/registry/resolver: "no operators found in channel C of package P in the
+// catalog referenced by subscription S").
+func resolve(minor int, source, pkg, channel, subName string) (csvName, version, failure string) {
+	p, ok := findPackage(minor, source, pkg)
+	if !ok {
+		return "", "", fmt.Sprintf("constraints not satisfiable: no operators found in package %s in the catalog referenced by subscription %s, subscription %s exists", pkg, subName, subName)
 	}
 	if channel == "" {
-		channel = e.defaultChannel
+		channel = p.defaultChannel
 	}
-	version, ok = e.channels[channel]
+	head, ok := p.channel(channel)
 	if !ok {
-		return "", "", false
+		return "", "", fmt.Sprintf("constraints not satisfiable: no operators found in channel %s of package %s in the catalog referenced by subscription %s, subscription %s exists", channel, pkg, subName, subName)
 	}
-	prefix := e.csvPrefix
-	if prefix == "" {
-		prefix = pkg + ".v"
-	}
-	return prefix + version, version, true
+	return p.csvName(head.version), head.version, ""
 }
 
 const (
@@ -81,11 +58,10 @@ func (s *Simulator) syncSubscription(ctx context.Context, key string) (time.Dura
 		return 0, err
 	}
 	pkg, channel := nestedStr(sub, "spec", "name"), nestedStr(sub, "spec", "channel")
-	csvName, version, ok := resolve(pkg, channel)
-	if !ok {
-		msg := fmt.Sprintf("constraints not satisfiable: no operators found in channel %s of package %s in the catalog referenced by subscription %s", channel, pkg, name)
+	csvName, version, failure := resolve(s.openShiftMinor(ctx), nestedStr(sub, "spec", "source"), pkg, channel, name)
+	if failure != "" {
 		return 0, s.setSubscriptionStatus(ctx, ns, name, map[string]any{"state": ""},
-			cond{Type: "ResolutionFailed", Status: "True", Reason: "ConstraintsNotSatisfiable", Message: msg})
+			cond{Type: "ResolutionFailed", Status: "True", Reason: "ConstraintsNotSatisfiable", Message: failure})
 	}
 	if nestedStr(sub, "status", "installedCSV") == csvName {
 		csv, err := s.get(ctx, gvrCSV, ns, csvName)

@@ -2,13 +2,20 @@ package simulator
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 )
 
 func subscription(ns, name, pkg, channel string) *unstructured.Unstructured {
@@ -37,8 +44,8 @@ func TestSubscriptionInstallsThroughInstallPlan(t *testing.T) {
 	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
 	csvs := b.record(t, gvrCSV, ns)
 	start := time.Now()
-	b.mustCreate(t, gvrSubscription, subscription(ns, "example", "example-operator", "stable"))
-	csvName := "example-operator.v1.0.0"
+	b.mustCreate(t, gvrSubscription, subscription(ns, "example", "leader-worker-set", "stable-v1.0"))
+	csvName := "leader-worker-set.v1.0.0"
 	b.eventually(t, 10*time.Second, "CSV Succeeded", csvPhase(b, ns, csvName, "Succeeded"))
 	t.Logf("Subscription → CSV Succeeded in %s", time.Since(start).Round(time.Millisecond))
 
@@ -48,7 +55,7 @@ func TestSubscriptionInstallsThroughInstallPlan(t *testing.T) {
 	assert.Equal(t, "InstallSucceeded", nestedStr(csv, "status", "reason"))
 	history, _, _ := unstructured.NestedSlice(csv.Object, "status", "conditions")
 	assert.Len(t, history, 4, "one condition per phase transition")
-	assert.Contains(t, csv.GetLabels(), "operators.coreos.com/example-operator.olm-ok")
+	assert.Contains(t, csv.GetLabels(), "operators.coreos.com/leader-worker-set.olm-ok")
 
 	sub := b.mustGet(t, gvrSubscription, ns, "example")
 	assert.Equal(t, "AtLatestKnown", nestedStr(sub, "status", "state"))
@@ -69,7 +76,7 @@ func TestSubscriptionInstallsThroughInstallPlan(t *testing.T) {
 	assert.Equal(t, "Complete", nestedStr(ip, "status", "phase"))
 	require.Len(t, ip.GetOwnerReferences(), 1)
 	assert.Equal(t, sub.GetUID(), ip.GetOwnerReferences()[0].UID)
-	assert.Contains(t, b.installedPackages(), "example-operator")
+	assert.Contains(t, b.installedPackages(), "leader-worker-set")
 
 	og := b.mustGet(t, gvrOperatorGroup, ns, ns+"-og")
 	targets, _, _ := unstructured.NestedStringSlice(og.Object, "status", "namespaces")
@@ -138,7 +145,7 @@ func TestFailingInstallPlan(t *testing.T) {
 	assert.Contains(t, condOf(sub, "InstallPlanFailed")["message"], "widgets.example.com")
 	ip := b.mustGet(t, gvrInstallPlan, ns, nestedStr(sub, "status", "installPlanRef", "name"))
 	assert.Equal(t, "Failed", nestedStr(ip, "status", "phase"))
-	csv, err := b.get(t.Context(), gvrCSV, ns, brokenPackage+".v1.0.0")
+	csv, err := b.get(t.Context(), gvrCSV, ns, brokenPackage+".v2.6.11")
 	require.NoError(t, err)
 	assert.Nil(t, csv, "a failed InstallPlan creates no CSV")
 }
@@ -167,4 +174,78 @@ func TestManualApproval(t *testing.T) {
 	b.mergePatch(t, gvrInstallPlan, ns, ipName, map[string]any{"spec": map[string]any{"approved": true}})
 	b.eventually(t, 10*time.Second, "CSV Succeeded after approval", csvPhase(b, ns, "nfd.v4.21.0", "Succeeded"))
 	assert.Equal(t, "AtLatestKnown", nestedStr(b.mustGet(t, gvrSubscription, ns, "nfd"), "status", "state"))
+}
+
+var gvrPackageManifest = schema.GroupVersionResource{Group: "packages.operators.coreos.com", Version: "v1", Resource: "packagemanifests"}
+
+// PackageManifests reach clients the way OLM's package server serves them: through the
+// aggregator (discovery, front-proxy authentication), read-only, visible from any
+// namespace, with the catalog labels; and the resolver agrees with them.
+func TestPackageManifestsThroughTheAggregator(t *testing.T) {
+	b := getBed(t)
+	pms := func(ns string) dynamic.ResourceInterface { return b.dyn.Resource(gvrPackageManifest).Namespace(ns) }
+	b.eventually(t, 30*time.Second, "the PackageManifest API served through the aggregator", func(ctx context.Context) (bool, error) {
+		_, err := pms("openshift-marketplace").Get(ctx, "openshift-gitops-operator", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	pm := b.mustGetNS(t, pms("openshift-marketplace"), "openshift-gitops-operator")
+	assert.Equal(t, "latest", nestedStr(pm, "status", "defaultChannel"))
+	assert.Equal(t, "redhat-operators", nestedStr(pm, "status", "catalogSource"))
+	assert.Equal(t, "openshift-marketplace", nestedStr(pm, "status", "catalogSourceNamespace"))
+	assert.Equal(t, []string{"gitops-1.18", "gitops-1.19", "gitops-1.20", "latest"}, channelNames(pm),
+		"gitops-1.16 supports OpenShift up to 4.18 only")
+	assert.Equal(t, "redhat-operators", pm.GetLabels()["catalog"])
+
+	// Any namespace sees the global catalog, under its own namespace.
+	b.namespace(t, "pm-reader")
+	pm = b.mustGetNS(t, pms("pm-reader"), "rhods-operator")
+	assert.Equal(t, "pm-reader", pm.GetNamespace())
+	assert.Contains(t, channelNames(pm), "stable-3.4")
+
+	list, err := pms("pm-reader").List(t.Context(), metav1.ListOptions{LabelSelector: "catalog=certified-operators"})
+	require.NoError(t, err)
+	require.Len(t, list.Items, 1)
+	assert.Equal(t, "gpu-operator-certified", list.Items[0].GetName())
+	list, err = pms("openshift-marketplace").List(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=nfd"})
+	require.NoError(t, err)
+	require.Len(t, list.Items, 1)
+
+	_, err = pms("openshift-marketplace").Get(t.Context(), "no-such-operator", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "%v", err)
+	_, err = pms("openshift-marketplace").Create(t.Context(), obj("packages.operators.coreos.com/v1", "PackageManifest", "openshift-marketplace", "mine", nil), metav1.CreateOptions{})
+	assert.True(t, apierrors.IsMethodNotSupported(err), "read-only: %v", err)
+
+	// Only the aggregator may call the package server directly.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a test of the server's client authentication
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/apis/packages.operators.coreos.com/v1/namespaces/openshift-marketplace/packagemanifests", b.sim.PackageServerPort()))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	// A package a catalog does not have does not resolve.
+	ns := "olm-unknown-package"
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	b.mustCreate(t, gvrSubscription, subscription(ns, "nope", "no-such-operator", "stable"))
+	b.eventually(t, 10*time.Second, "ResolutionFailed", func(ctx context.Context) (bool, error) {
+		sub, err := b.get(ctx, gvrSubscription, ns, "nope")
+		return sub != nil && str(condOf(sub, "ResolutionFailed")["status"]) == "True", err
+	})
+	assert.Contains(t, condOf(b.mustGet(t, gvrSubscription, ns, "nope"), "ResolutionFailed")["message"], "no operators found in package no-such-operator")
+}
+
+func channelNames(pm *unstructured.Unstructured) []string {
+	chs, _, _ := unstructured.NestedSlice(pm.Object, "status", "channels")
+	var out []string
+	for _, c := range chs {
+		out = append(out, str(c.(map[string]any)["name"]))
+	}
+	return out
+}
+
+func (b *bed) mustGetNS(t *testing.T, ri dynamic.ResourceInterface, name string) *unstructured.Unstructured {
+	t.Helper()
+	u, err := ri.Get(t.Context(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return u
 }

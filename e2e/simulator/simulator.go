@@ -100,6 +100,8 @@ type Simulator struct {
 	runCtx    context.Context
 	// argoDisabled is the GitOps operator's last seen DISABLE_DEFAULT_ARGOCD_INSTANCE.
 	argoDisabled bool
+	// pkgServer serves OLM's PackageManifests while Run runs (packageserver.go).
+	pkgServer *packageServer
 }
 
 // New prepares a Simulator; nothing talks to the API server until Run.
@@ -164,6 +166,14 @@ func (s *Simulator) Run(ctx context.Context) error {
 		s.clusterOps.add(name)
 	}
 	wg.Go(func() { wait.UntilWithContext(ctx, s.finalizeNamespaces, 500*time.Millisecond) })
+	if ps, err := s.startPackageServer(ctx); err != nil {
+		s.logf("olm: no package server, PackageManifests are not served: %v", err)
+	} else {
+		s.mu.Lock()
+		s.pkgServer = ps
+		s.mu.Unlock()
+		defer ps.stop()
+	}
 	<-ctx.Done()
 	for _, w := range s.watches {
 		w.stop()

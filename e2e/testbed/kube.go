@@ -126,6 +126,9 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
+	if err := ConfigureFrontProxy(api, api.CertDir); err != nil {
+		return err
+	}
 	k.env = &envtest.Environment{
 		BinaryAssetsDirectory:    b.paths.Kubernetes,
 		ControlPlane:             envtest.ControlPlane{APIServer: api, Etcd: etcd},
