@@ -116,6 +116,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			}),
 		),
 		group("destroy", "Destroy part of an OpenShift cluster",
+			leaf("bootstrap", "Destroy the bootstrap resources", in.destroyBootstrap),
 			leaf("cluster", "Destroy an OpenShift cluster", in.destroyCluster),
 		),
 	)

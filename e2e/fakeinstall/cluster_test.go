@@ -1,9 +1,14 @@
 package fakeinstall_test
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,6 +92,9 @@ func TestCreateCluster(t *testing.T) {
 		"level=info msg=Waiting up to 45m0s (until ",
 		") for bootstrapping to complete...",
 		"level=info msg=Destroying the bootstrap resources...",
+		"level=info msg=Waiting up to 5m0s (until ",
+		") for bootstrap machine deletion openshift-cluster-api-guests/" + infraID + "-bootstrap...",
+		"level=info msg=Finished destroying bootstrap resources",
 		"level=info msg=Waiting up to 40m0s (until ",
 		") for the cluster at " + api + " to initialize...",
 		"level=info msg=All cluster operators have completed progressing",
@@ -161,6 +169,7 @@ func TestCreateCluster(t *testing.T) {
 	assert.Equal(t, fakeinstall.StageOperators, rec.Stage)
 	assert.Empty(t, rec.InProgress)
 	assert.Nil(t, rec.LastFailure)
+	assert.Empty(t, rec.BootstrapLeft(), "create cluster removes the bootstrap resources itself")
 	assert.Equal(t, 1, rec.CreateClusterInvocations)
 	assert.Equal(t, server, rec.APIServer)
 	assert.Contains(t, rec.Applied, fakeinstall.ObjectRef{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets",
@@ -252,6 +261,17 @@ func TestCreateClusterInjectedFailures(t *testing.T) {
 			assert.Empty(t, rec.InProgress)
 			if tt.apiUp {
 				assert.Len(t, b.machineSets(t, infraID), 3)
+			}
+			bundles, _ := filepath.Glob(w.path("log-bundle-*.tar.gz"))
+			if tt.code == 5 {
+				// The real create cluster gathers the bootstrap logs on exit 5 and names the bundle last.
+				require.Len(t, bundles, 1)
+				assert.Regexp(t, `/log-bundle-\d{14}\.tar\.gz$`, bundles[0])
+				assert.Contains(t, res.stderr, `level=info msg=Bootstrap gather logs captured here "`+bundles[0]+`"`)
+				assert.Contains(t, tarNames(t, bundles[0]), "bootstrap/journals/bootkube.log")
+				assert.NotEmpty(t, rec.BootstrapLeft(), "a failed bootstrap is not destroyed")
+			} else {
+				assert.Empty(t, bundles)
 			}
 			for typ, status := range tt.cv {
 				assert.Equal(t, status, b.cvCondition(t, typ), "ClusterVersion %s", typ)
@@ -436,4 +456,68 @@ func TestDestroyCluster(t *testing.T) {
 	assert.Equal(t, 0, res.code, res.stderr)
 	assert.NotContains(t, res.stderr, "Deleted")
 	assert.NoFileExists(t, w.path("metadata.json"))
+}
+
+// tarNames lists the file names in a .tar.gz, each without its first folder.
+func tarNames(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(gz)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		require.NoError(t, err)
+		_, rest, _ := strings.Cut(h.Name, "/")
+		names = append(names, rest)
+	}
+}
+
+// Only create cluster removes the bootstrap resources. A create cluster interrupted
+// while bootstrapping leaves them to whoever resumes: wait-for bootstrap-complete does not
+// remove them, destroy bootstrap does, and a second destroy bootstrap fails as the real one
+// does once the installer's Cluster API objects are gone.
+func TestDestroyBootstrapAfterResume(t *testing.T) {
+	b := requireBed(t)
+	w := newWorkspace(t)
+	infraID := w.manifests(t, "resumed", b.env(w))
+	res := run(t, b.env(w, "FAKE_OPENSHIFT_INSTALL_FAIL="+fakeinstall.FailInterruptedBootstrap), "create", "cluster", "--dir", w.dir)
+	require.Equal(t, 8, res.code, res.stderr)
+	assert.NotContains(t, res.stderr, "Destroying the bootstrap resources")
+	left := w.record(t, infraID).BootstrapLeft()
+	require.Len(t, left, 3)
+	assert.Contains(t, left[0], "("+infraID+"-bootstrap)")
+	assert.Equal(t, `security group rule "Bootstrap SSH Access" on `+infraID+"-controlplane", left[1])
+	assert.Equal(t, "S3 bucket openshift-bootstrap-data-"+infraID, left[2])
+
+	res = run(t, b.env(w), "wait-for", "bootstrap-complete", "--dir", w.dir)
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "level=info msg=It is now safe to remove the bootstrap resources")
+	assert.Len(t, w.record(t, infraID).BootstrapLeft(), 3, "wait-for never removes the bootstrap resources")
+
+	res = run(t, b.env(w), "destroy", "bootstrap", "--dir", w.dir)
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "level=info msg=Finished destroying bootstrap resources")
+	assert.Empty(t, w.record(t, infraID).BootstrapLeft())
+
+	res = run(t, b.env(w), "destroy", "bootstrap", "--dir", w.dir)
+	assert.Equal(t, 1, res.code, "destroy bootstrap is not idempotent")
+	assert.Contains(t, res.stderr, `level=fatal msg=error destroying bootstrap resources failed during the destroy bootstrap hook`)
+
+	res = run(t, b.env(w), "wait-for", "install-complete", "--dir", w.dir)
+	require.Equal(t, 0, res.code, res.stderr)
+	invs, err := w.reg().Invocations()
+	require.NoError(t, err)
+	var cmds []string
+	for _, inv := range invs {
+		cmds = append(cmds, inv.Command())
+	}
+	assert.Equal(t, []string{"create manifests", "create cluster", "wait-for bootstrap-complete", "destroy bootstrap", "destroy bootstrap", "wait-for install-complete"}, cmds)
+	destroy(t, b, w, infraID)
 }

@@ -303,6 +303,9 @@ func (in *installer) runStages(ctx context.Context, st *state, ic *InstallConfig
 					`failed to create control-plane machines: InsufficientInstanceCapacity: We currently do not have sufficient %s capacity in the Availability Zone you requested (%s) `+
 					`(injected by %s=%s)`, cp.InstanceType, cp.Zones[0], EnvFail, StageInfrastructure))
 		}
+		// The infrastructure includes the bootstrap machine, its SSH rule and the
+		// ignition bucket; they stay until bootstrapping completes and someone destroys them.
+		rec.Bootstrap = newBootstrapResources(rec.InfraID)
 		if err := in.done(rec, StageInfrastructure); err != nil {
 			return err
 		}
@@ -329,7 +332,25 @@ func (in *installer) runStages(ctx context.Context, st *state, ic *InstallConfig
 		return err
 	}
 	if m == modeCreate {
-		in.log.Infof("Destroying the bootstrap resources...")
+		// Only create cluster removes the bootstrap resources, right after bootstrapping
+		// (cmd/openshift-install/create.go clusterCreatePostRun); the waits never do.
+		if fire, err := in.injected(FailInterruptedBootstrapComplete, ic, rec.InfraID); err != nil {
+			return err
+		} else if fire {
+			return in.interrupt(rec, StageBootstrap)
+		}
+		if in.settings.preserveBootstrap {
+			in.log.Warnf("%s is set, not destroying bootstrap resources. "+
+				"Warning: this should only be used for debugging purposes, and poses a risk to cluster stability.", EnvPreserveBootstrap)
+		} else if rec.Bootstrap != nil {
+			in.log.Infof("Destroying the bootstrap resources...")
+			if err := in.removeBootstrap(ctx, rec); err != nil {
+				if ctx.Err() != nil {
+					return in.interrupt(rec, StageBootstrap)
+				}
+				return err
+			}
+		}
 	}
 	if m == modeWaitBootstrap {
 		in.log.Infof("It is now safe to remove the bootstrap resources")
@@ -396,7 +417,20 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 		if apiUp {
 			summary = "Failed to wait for bootstrapping to complete. This error usually happens when there is a problem with control plane hosts that prevents the control plane operators from creating the control plane."
 		}
-		return in.fail(rec, StageBootstrap, ExitBootstrap, summary, fmt.Sprintf("Bootstrap failed to complete: %v", cause))
+		if m != modeCreate {
+			return in.fail(rec, StageBootstrap, ExitBootstrap, summary, fmt.Sprintf("Bootstrap failed to complete: %v", cause))
+		}
+		// create cluster gathers the bootstrap logs before it reports the failure, and
+		// names the bundle last (cmd/openshift-install/create.go clusterCreatePostRun).
+		bundle, gatherErr := in.gatherBootstrap(rec, cause)
+		if gatherErr != nil {
+			in.log.Errorf("Attempted to gather debug logs after installation failure: %v", gatherErr)
+		}
+		err := in.fail(rec, StageBootstrap, ExitBootstrap, summary, fmt.Sprintf("Bootstrap failed to complete: %v", cause))
+		if gatherErr == nil {
+			in.log.Infof("Bootstrap gather logs captured here %q", bundle)
+		}
+		return err
 	}
 	// connect waits for the (bed's) API behind auth/kubeconfig, as the real installer does.
 	connect := func() (*kubeClient, error) {
@@ -426,6 +460,16 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 	}
 	if err := in.sleep(ctx, in.settings.delay/2); err != nil {
 		return nil, in.interrupt(rec, StageBootstrap)
+	}
+	if fire, err := in.injected(FailInterruptedBootstrap, ic, rec.InfraID); err != nil {
+		return nil, err
+	} else if fire {
+		return nil, in.interrupt(rec, StageBootstrap)
+	}
+	if rec.Bootstrap == nil {
+		// Someone ran destroy bootstrap before bootstrapping completed: nothing is left
+		// to bring up the temporary control plane.
+		return nil, failBootstrap(fmt.Errorf("the bootstrap machine of cluster %s was destroyed before bootstrapping completed", rec.InfraID), false)
 	}
 	if fire, err := in.injected(StageBootstrap, ic, rec.InfraID); err != nil {
 		return nil, err

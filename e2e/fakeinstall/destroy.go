@@ -55,10 +55,10 @@ func (in *installer) destroyCluster(ctx context.Context) error {
 			}
 		}
 		if rec.Started(StageInfrastructure) {
-			in.logDeletedAWS(md)
+			in.logDeletedAWS(md, rec.Bootstrap)
 		}
 		now := in.now().UTC()
-		rec.Destroyed, rec.DestroyedAt, rec.InProgress = true, &now, ""
+		rec.Destroyed, rec.DestroyedAt, rec.InProgress, rec.Bootstrap = true, &now, "", nil
 		if err := in.reg.save(rec, now); err != nil {
 			return err
 		}
@@ -73,8 +73,10 @@ func (in *installer) destroyCluster(ctx context.Context) error {
 }
 
 // logDeletedAWS logs the resources a real AWS destroy reports deleting,
-// with IDs derived from the infraID so reruns print the same ones.
-func (in *installer) logDeletedAWS(md *Metadata) {
+// with IDs derived from the infraID so reruns print the same ones; bootstrap
+// resources still there go with the rest (destroy cluster finds everything
+// tagged with the cluster).
+func (in *installer) logDeletedAWS(md *Metadata, bootstrap *BootstrapResources) {
 	region := ""
 	if md.AWS != nil {
 		region = md.AWS.Region
@@ -92,6 +94,10 @@ func (in *installer) logDeletedAWS(md *Metadata) {
 	for _, role := range []string{"master", "worker"} {
 		name := md.InfraID + "-" + role + "-role"
 		in.log.entry(levelInfo, "Deleted", "arn", fmt.Sprintf("arn:aws:iam::%s:role/%s", awsAccount, name), "id", name, "name", name)
+	}
+	if bootstrap != nil {
+		in.log.entry(levelInfo, "Deleted", "arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", region, awsAccount, bootstrap.InstanceID), "id", bootstrap.InstanceID)
+		in.log.entry(levelInfo, "Deleted", "arn", "arn:aws:s3:::"+bootstrap.IgnitionBucket, "id", bootstrap.IgnitionBucket)
 	}
 	vpc := "vpc-" + id("vpc", 0)
 	in.log.entry(levelInfo, "Deleted", "arn", fmt.Sprintf("arn:aws:ec2:%s:%s:vpc/%s", region, awsAccount, vpc), "id", vpc)

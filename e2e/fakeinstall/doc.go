@@ -21,6 +21,8 @@
 //     runs the stages infrastructure, bootstrap, install, operators.
 //   - wait-for bootstrap-complete | install-complete: finishes the stages a
 //     killed or failed create cluster left, from the registry's record.
+//   - destroy bootstrap: needs metadata.json; removes the bootstrap resources
+//     (see below). Fails when they are already gone, as the real one does.
 //   - destroy cluster: needs metadata.json; deletes from the bed what dies
 //     with the cluster, marks it destroyed, removes auth/, metadata.json and
 //     the state file.
@@ -36,13 +38,23 @@
 // sets ClusterVersion "version" Progressing; install makes it Available;
 // operators only takes time. Each stage lasts FAKE_OPENSHIFT_INSTALL_STAGE_DELAY.
 //
+// The infrastructure stage makes the bootstrap resources (instance, SSH
+// rule, ignition bucket; the registry's Cluster.Bootstrap). Only create
+// cluster removes them, right after bootstrapping, unless
+// OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP is set; the waits never do. When
+// bootstrapping fails, create cluster writes log-bundle-<time>.tar.gz into
+// --dir and names it. docs/fake-installer.md lists each behaviour with the
+// real source it follows, and what is not reproduced.
+//
 // Injected failures (FAKE_OPENSHIFT_INSTALL_FAIL) happen where real ones do:
 // manifests exits 3 before anything is written; infrastructure exits 4 with
 // metadata.json written and the API down; bootstrap exits 5 with the
 // infrastructure up but the API never reachable (auth/kubeconfig still names
 // the closed port), so the cure is destroy and re-create; install exits 6
 // with the API up and ClusterVersion Failing; operators exits 7 with the
-// cluster Available; interrupted exits 8 during the install stage.
+// cluster Available; interrupted exits 8 during the install stage,
+// interrupted-bootstrap while bootstrapping, interrupted-bootstrap-complete
+// after bootstrapping and before the bootstrap resources are removed.
 //
 // # Registry
 //

@@ -30,6 +30,10 @@ const (
 	EnvKubeconfig = "FAKE_OPENSHIFT_INSTALL_KUBECONFIG"
 	// EnvRegistry is the registry folder (default DIR/../.fake-aws).
 	EnvRegistry = "FAKE_OPENSHIFT_INSTALL_REGISTRY"
+	// EnvPreserveBootstrap is the real installer's switch: when set to anything,
+	// create cluster leaves the bootstrap resources in place after bootstrapping
+	// (cmd/openshift-install/create.go, OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP).
+	EnvPreserveBootstrap = "OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP"
 )
 
 // Exit codes of the real installer (cmd/openshift-install/command).
@@ -60,6 +64,9 @@ var failExitCodes = map[string]int{
 	StageInstall:        ExitInstall,
 	StageOperators:      ExitOperatorsUnstable,
 	FailInterrupted:     ExitInterrupted,
+	// SIGINT at two more moments of create cluster.
+	FailInterruptedBootstrap:         ExitInterrupted,
+	FailInterruptedBootstrapComplete: ExitInterrupted,
 }
 
 // errInterrupted is the cancellation cause of a SIGINT or SIGTERM.
@@ -82,6 +89,8 @@ type settings struct {
 	failOnce     bool
 	kubeconfig   string
 	registryDir  string
+	// preserveBootstrap is OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP.
+	preserveBootstrap bool
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -103,8 +112,10 @@ func readSettings(getenv func(string) string) (settings, error) {
 	}
 	s.fail = getenv(EnvFail)
 	if _, ok := failExitCodes[s.fail]; s.fail != "" && !ok {
-		return s, fmt.Errorf("invalid %s %q: want one of manifests, infrastructure, bootstrap, install, operators, interrupted", EnvFail, s.fail)
+		return s, fmt.Errorf("invalid %s %q: want one of manifests, infrastructure, bootstrap, install, operators, %s, %s, %s",
+			EnvFail, s.fail, FailInterrupted, FailInterruptedBootstrap, FailInterruptedBootstrapComplete)
 	}
+	s.preserveBootstrap = getenv(EnvPreserveBootstrap) != ""
 	if v := getenv(EnvFailOnce); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

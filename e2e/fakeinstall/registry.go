@@ -22,9 +22,15 @@ const (
 	StageOperators      = "operators"
 )
 
-// FailInterrupted is the extra FAKE_OPENSHIFT_INSTALL_FAIL value that makes
-// the fake behave as if SIGINT arrived during the install stage.
-const FailInterrupted = "interrupted"
+// Extra FAKE_OPENSHIFT_INSTALL_FAIL values that make the fake behave as if
+// SIGINT arrived at one moment of `create cluster`: during the install stage,
+// while waiting for bootstrapping, or right after bootstrapping completed and
+// before the bootstrap resources were destroyed.
+const (
+	FailInterrupted                  = "interrupted"
+	FailInterruptedBootstrap         = "interrupted-bootstrap"
+	FailInterruptedBootstrapComplete = "interrupted-bootstrap-complete"
+)
 
 // Stages lists the stages in order.
 var Stages = []string{StageManifests, StageInfrastructure, StageBootstrap, StageInstall, StageOperators}
@@ -55,11 +61,51 @@ type Cluster struct {
 	Destroyed   bool     `json:"destroyed"`
 	// Applied lists the objects the bootstrap stage applied to the bed.
 	Applied []ObjectRef `json:"applied,omitempty"`
+	// Bootstrap is what the infrastructure stage made for the bootstrap machine and what
+	// is still there of it: nil before the infrastructure stage and once it was removed
+	// (by create cluster after bootstrapping, destroy bootstrap, or destroy cluster).
+	Bootstrap *BootstrapResources `json:"bootstrap,omitempty"`
 	// APIServer is the bed's API server URL once the API is "up".
 	APIServer   string     `json:"apiServer,omitempty"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	UpdatedAt   time.Time  `json:"updatedAt"`
 	DestroyedAt *time.Time `json:"destroyedAt,omitempty"`
+}
+
+// BootstrapResources are the AWS resources that exist only for bootstrapping, as the
+// installer (4.16+, Cluster API) makes them: the bootstrap Machine and its EC2 instance
+// (capiutils.GenerateBoostrapMachineName: <infraID>-bootstrap), the "Bootstrap SSH
+// Access" ingress rule on the control-plane security group
+// (pkg/asset/manifests/aws/cluster.go BootstrapSSHDescription), and the ignition bucket
+// (GetIgnitionBucketName: openshift-bootstrap-data-<infraID>). `destroy bootstrap`
+// removes exactly these (pkg/infrastructure/clusterapi/clusterapi.go DestroyBootstrap,
+// pkg/infrastructure/aws/clusterapi/aws.go DestroyBootstrap and PostDestroy).
+type BootstrapResources struct {
+	Machine        string `json:"machine"`
+	InstanceID     string `json:"instanceID"`
+	SecurityGroup  string `json:"securityGroup"`
+	SSHRule        string `json:"sshRule"`
+	IgnitionBucket string `json:"ignitionBucket"`
+}
+
+// Names lists the resources, for messages and checks.
+func (b *BootstrapResources) Names() []string {
+	if b == nil {
+		return nil
+	}
+	return []string{
+		"instance " + b.InstanceID + " (" + b.Machine + ")",
+		"security group rule \"" + b.SSHRule + "\" on " + b.SecurityGroup,
+		"S3 bucket " + b.IgnitionBucket,
+	}
+}
+
+// BootstrapLeft lists the bootstrap resources of a live cluster that are still there.
+func (c *Cluster) BootstrapLeft() []string {
+	if c.Destroyed {
+		return nil
+	}
+	return c.Bootstrap.Names()
 }
 
 // Failure records why an invocation stopped with a non-zero exit code.
