@@ -79,6 +79,9 @@ func TestKillAndResume(t *testing.T) {
 	assert.Len(t, ms.Items, 5, "local.yaml: t4-shared and l40-shared in 2 zones each, l40s-private in 1")
 	orders := ledgerOrders(t, state)
 	assert.Equal(t, 1, orders, "one ACME order across all kills")
+	left, err := harness.BootstrapLeft(r.Registry())
+	require.NoError(t, err)
+	assert.Empty(t, left, "bootstrap resources left after the kills")
 	t.Logf("chaos: %d kills, %d resumed, 0 duplicates, %d ACME orders", killed, killed+completed, orders)
 
 	since := time.Now()
@@ -89,9 +92,12 @@ func TestKillAndResume(t *testing.T) {
 }
 
 // TestInstallerFailuresRecover injects each installer failure once and checks the path
-// taken: exit 4 and 5 destroy and recreate within the run; exit 6 fails the run and the
-// next run waits for install-complete; exit 8 stops the run as interrupted and the next
-// run resumes. Each case ends with destroy, which must leave nothing of ours.
+// taken: exit 4 and 5 destroy and recreate within the run (exit 5 keeping the failed
+// attempt's folder with its log bundle); exit 6 fails the run and the next run waits for
+// install-complete; exit 8 stops the run as interrupted and the next run resumes — from a
+// create cluster interrupted while bootstrapping through wait-for bootstrap-complete and
+// destroy bootstrap. No bootstrap resource is left; each case ends with destroy, which must
+// leave nothing of ours.
 func TestInstallerFailuresRecover(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
@@ -104,6 +110,7 @@ func TestInstallerFailuresRecover(t *testing.T) {
 		{"bootstrap", 0, 2},
 		{"install", 1, 1},
 		{"interrupted", 4, 1},
+		{"interrupted-bootstrap", 4, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stage, func(t *testing.T) {
@@ -124,10 +131,23 @@ func TestInstallerFailuresRecover(t *testing.T) {
 			for id, n := range creates {
 				assert.Equal(t, 1, n, "create cluster for %s", id)
 			}
+			invs, err := fakeinstall.Registry{Dir: registry}.Invocations()
+			require.NoError(t, err)
 			if tc.stage == "install" || tc.stage == "interrupted" {
-				invs, err := fakeinstall.Registry{Dir: registry}.Invocations()
-				require.NoError(t, err)
 				assert.Equal(t, "wait-for install-complete", invs[len(invs)-1].Command())
+			}
+			if tc.stage == "interrupted-bootstrap" {
+				var cmds []string
+				for _, inv := range invs[len(invs)-3:] {
+					cmds = append(cmds, inv.Command())
+				}
+				assert.Equal(t, []string{"wait-for bootstrap-complete", "destroy bootstrap", "wait-for install-complete"}, cmds)
+			}
+			left, err := harness.BootstrapLeft(registry)
+			require.NoError(t, err)
+			assert.Empty(t, left, "bootstrap resources left")
+			if tc.stage == "bootstrap" {
+				assertFailedAttemptKept(t, r, state, env)
 			}
 			destroy(t, r, state, env, 0)
 			assertNothingOfOurs(t, r)
@@ -181,4 +201,27 @@ func dumpClusterState(t *testing.T, r *harness.Rehearsal, state string) {
 			t.Logf("%s:\n%s", filepath.Base(l), b)
 		}
 	}
+}
+
+// assertFailedAttemptKept checks that the bootstrap failure's asset folder was moved aside,
+// private, with the installer's log bundle, and that status names the bundle.
+func assertFailedAttemptKept(t *testing.T, r *harness.Rehearsal, state string, env []string) {
+	t.Helper()
+	folders, err := filepath.Glob(filepath.Join(state, "installer-failed-*"))
+	require.NoError(t, err)
+	require.Len(t, folders, 1)
+	st, err := os.Stat(folders[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+	bundles, err := filepath.Glob(filepath.Join(folders[0], "log-bundle-*.tar.gz"))
+	require.NoError(t, err)
+	require.Len(t, bundles, 1, "the log bundle survives the destroy-and-recreate")
+	assert.FileExists(t, filepath.Join(folders[0], ".openshift_install.log"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := r.Command(ctx, env, append([]string{"status", "-f", r.Config()}, r.Flags(state)...)...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), bundles[0], "status names the bundle")
 }

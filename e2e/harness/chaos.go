@@ -111,6 +111,24 @@ func CreatesPerCluster(registry string) (map[string]int, error) {
 	return n, nil
 }
 
+// BootstrapLeft lists, per infra ID, the bootstrap resources (instance, SSH rule,
+// ignition bucket) a live cluster of the fake installer's registry still has: after a
+// converged install there must be none (only create cluster removes them by itself; a
+// resumed installation must run destroy bootstrap).
+func BootstrapLeft(registry string) (map[string][]string, error) {
+	clusters, err := fakeinstall.Registry{Dir: registry}.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, c := range clusters {
+		if left := c.BootstrapLeft(); len(left) > 0 {
+			out[c.InfraID] = left
+		}
+	}
+	return out, nil
+}
+
 // LedgerOrders counts the certificate orders in a local state's ledger.
 func LedgerOrders(state string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(state, "state.json"))

@@ -26,11 +26,14 @@ type Action string
 // Actions.
 const (
 	ActCreate        Action = "create"         // first `create cluster`
-	ActWaitBootstrap Action = "wait-bootstrap" // `wait-for bootstrap-complete`, then install-complete
-	ActWaitInstall   Action = "wait-install"   // `wait-for install-complete`
-	ActRecreate      Action = "recreate"       // destroy (when metadata.json exists) and start over with a new infra ID
-	ActDone          Action = "done"
-	ActFailConfig    Action = "fail-config"
+	ActWaitBootstrap Action = "wait-bootstrap" // `wait-for bootstrap-complete`, then destroy bootstrap, then install-complete
+	// ActDestroyBootstrap is `destroy bootstrap`: bootstrapping completed but nothing removed
+	// the bootstrap machine, its SSH rule and ignition bucket yet.
+	ActDestroyBootstrap Action = "destroy-bootstrap"
+	ActWaitInstall      Action = "wait-install" // `wait-for install-complete`
+	ActRecreate         Action = "recreate"     // destroy (when metadata.json exists) and start over with a new infra ID
+	ActDone             Action = "done"
+	ActFailConfig       Action = "fail-config"
 )
 
 // Progress is what the state says about an installation.
@@ -38,21 +41,32 @@ type Progress = clusterstate.Progress
 
 // Decide chooses how to continue an installation. It never answers "create" once a create
 // has started: a second blind `create cluster` would build a second cluster, or fail on the
-// first one's leftovers. The rules:
-//   - API up and ClusterVersion Available: done.
+// first one's leftovers. Only `create cluster` removes the bootstrap resources by itself
+// (openshift/installer cmd/openshift-install/create.go: after bootstrap-complete, before
+// waiting for install-complete); an installation resumed through the waits must run
+// `destroy bootstrap` (cmd/openshift-install/destroy.go) in its place, once. The rules:
+//   - API up and ClusterVersion Available: done, once the bootstrap resources are gone.
 //   - exit 3 (config): stop and say so — nothing was built.
 //   - exit 4 or 5 (infrastructure, bootstrap): recreate.
-//   - exit 0, 6 or 7 (finished, install or operators not settled): wait for install-complete.
+//   - exit 0, 6 or 7 (finished, install or operators not settled): destroy bootstrap if
+//     that is not recorded as done, else wait for install-complete.
 //   - killed or interrupted (8): by the furthest stage seen. Before the installer wrote
 //     metadata.json nothing exists: start over. During infrastructure creation the
 //     installer cannot resume: destroy and recreate. From waiting-for-the-API on, the
 //     bootstrap machine carries on by itself: wait for bootstrap-complete. After bootstrap:
-//     wait for install-complete.
+//     destroy bootstrap unless done, then wait for install-complete.
 func Decide(p Progress, metadataExists, clusterAvailable bool) Action {
 	if !p.CreateStarted {
 		return ActCreate
 	}
+	afterBootstrap := ActWaitInstall
+	if !p.BootstrapDestroyed {
+		afterBootstrap = ActDestroyBootstrap
+	}
 	if clusterAvailable {
+		if !p.BootstrapDestroyed {
+			return ActDestroyBootstrap
+		}
 		return ActDone
 	}
 	switch p.LastExit {
@@ -64,7 +78,7 @@ func Decide(p Progress, metadataExists, clusterAvailable bool) Action {
 		if !metadataExists {
 			return ActRecreate
 		}
-		return ActWaitInstall
+		return afterBootstrap
 	}
 	// Killed (-1), interrupted (8) or an unknown code.
 	if !metadataExists {
@@ -72,13 +86,18 @@ func Decide(p Progress, metadataExists, clusterAvailable bool) Action {
 	}
 	switch r := stageRank[p.Stage]; {
 	case r >= stageRank[StageBootstrapComplete]:
-		return ActWaitInstall
+		return afterBootstrap
 	case r >= stageRank[StageAPI]:
 		return ActWaitBootstrap
 	default:
 		return ActRecreate
 	}
 }
+
+// bootstrapDestroyedLine is what the installer logs once the bootstrap resources are gone,
+// from create cluster and from destroy bootstrap alike
+// (pkg/infrastructure/clusterapi/clusterapi.go DestroyBootstrap).
+const bootstrapDestroyedLine = "Finished destroying bootstrap resources"
 
 // stageOf maps an installer log message to the stage it starts, or "".
 func stageOf(msg string) string {

@@ -10,6 +10,11 @@ func TestDecide(t *testing.T) {
 	started := func(stage string, exit int) Progress {
 		return Progress{CreateStarted: true, Stage: stage, LastExit: exit}
 	}
+	destroyed := func(stage string, exit int) Progress {
+		p := started(stage, exit)
+		p.BootstrapDestroyed = true
+		return p
+	}
 	cases := []struct {
 		name      string
 		p         Progress
@@ -18,21 +23,28 @@ func TestDecide(t *testing.T) {
 	}{
 		{"fresh", Progress{}, false, false, ActCreate},
 		{"fresh even with a reachable API", Progress{}, false, true, ActCreate},
-		{"finished", started(StageComplete, 0), true, true, ActDone},
+		{"finished", destroyed(StageComplete, 0), true, true, ActDone},
+		{"available, bootstrap left", started(StageComplete, 0), true, true, ActDestroyBootstrap},
+		{"killed during bootstrap, available now, bootstrap left", started(StageBootstrap, -1), true, true, ActDestroyBootstrap},
 		{"config error", started(StageNone, 3), false, false, ActFailConfig},
 		{"infrastructure failed", started(StageInfrastructure, 4), true, false, ActRecreate},
 		{"bootstrap failed", started(StageBootstrap, 5), true, false, ActRecreate},
-		{"install failed", started(StageInitialize, 6), true, false, ActWaitInstall},
-		{"operators unstable", started(StageInitialize, 7), true, false, ActWaitInstall},
-		{"exited 0 but not recorded", started(StageComplete, 0), true, false, ActWaitInstall},
+		{"install failed", destroyed(StageInitialize, 6), true, false, ActWaitInstall},
+		{"operators unstable", destroyed(StageInitialize, 7), true, false, ActWaitInstall},
+		{"exited 0 but not recorded", destroyed(StageComplete, 0), true, false, ActWaitInstall},
+		{"exited 0, bootstrap preserved", started(StageComplete, 0), true, false, ActDestroyBootstrap},
+		{"wait-for bootstrap-complete done, killed before destroy bootstrap", started(StageBootstrapComplete, 0), true, false, ActDestroyBootstrap},
+		{"destroy bootstrap killed", started(StageBootstrapComplete, -1), true, false, ActDestroyBootstrap},
+		{"destroy bootstrap failed", started(StageBootstrapComplete, 1), true, false, ActDestroyBootstrap},
 		{"killed before metadata.json", started(StageNone, -1), false, false, ActRecreate},
 		{"killed during infrastructure", started(StageInfrastructure, -1), true, false, ActRecreate},
 		{"interrupted during infrastructure", started(StageInfrastructure, 8), true, false, ActRecreate},
 		{"killed waiting for the API", started(StageAPI, -1), true, false, ActWaitBootstrap},
 		{"killed during bootstrap", started(StageBootstrap, -1), true, false, ActWaitBootstrap},
 		{"interrupted during bootstrap", started(StageBootstrap, 8), true, false, ActWaitBootstrap},
-		{"killed after bootstrap", started(StageBootstrapComplete, -1), true, false, ActWaitInstall},
-		{"interrupted while initializing", started(StageInitialize, 8), true, false, ActWaitInstall},
+		{"killed after bootstrap and its destruction", destroyed(StageBootstrapComplete, -1), true, false, ActWaitInstall},
+		{"killed after bootstrap, before its destruction", started(StageBootstrapComplete, -1), true, false, ActDestroyBootstrap},
+		{"interrupted while initializing", destroyed(StageInitialize, 8), true, false, ActWaitInstall},
 		{"metadata lost after install failure", started(StageInitialize, 6), false, false, ActRecreate},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,12 +112,20 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		}
 		if reachable, available, version := probe(ctx, cfg); reachable && available {
 			p.publish(s)
-			return installer.Done("installed, OpenShift " + version), nil
+			reason := "installed, OpenShift " + version
+			if d, ok := lastAttempt(rec); ok {
+				reason += "; " + describeAttempt(d)
+			}
+			return installer.Done(reason), nil
 		}
 		return installer.Pending("installed, but the API does not answer"), nil
 	}
-	act := Decide(progressOf(rec), p.metadataExists(ctx, s), false)
-	return installer.Pending(string(act), installer.Change{Action: installer.Run, Target: "openshift-install " + describe(act)}), nil
+	act := Decide(p.progressFrom(rec), p.metadataExists(ctx, s), false)
+	reason := string(act)
+	if d, ok := lastAttempt(rec); ok {
+		reason += "; " + describeAttempt(d)
+	}
+	return installer.Pending(reason, installer.Change{Action: installer.Run, Target: "openshift-install " + describe(act)}), nil
 }
 
 func describe(a Action) string {
@@ -124,7 +133,9 @@ func describe(a Action) string {
 	case ActCreate:
 		return "create cluster"
 	case ActWaitBootstrap:
-		return "wait-for bootstrap-complete, then wait-for install-complete"
+		return "wait-for bootstrap-complete, destroy bootstrap, then wait-for install-complete"
+	case ActDestroyBootstrap:
+		return "destroy bootstrap, then wait-for install-complete"
 	case ActWaitInstall:
 		return "wait-for install-complete"
 	case ActRecreate:
@@ -149,8 +160,31 @@ func progressOf(r Record) Progress {
 
 func (p *phase) progress(s *installer.Scope) (Progress, error) {
 	rec, err := installer.Load[Record](s)
-	return progressOf(rec), err
+	return p.progressFrom(rec), err
 }
+
+// progressFrom is the recorded progress, completed from the installer's own log: a kill
+// can land after the installer removed the bootstrap and before we recorded it. The
+// installer appends everything it logs to .openshift_install.log in its asset folder (one
+// folder per infra ID), so that file still says so, and destroy bootstrap, which fails
+// when run again, is not needed.
+func (p *phase) progressFrom(rec Record) Progress {
+	prog := progressOf(rec)
+	if !prog.BootstrapDestroyed && prog.CreateStarted && p.installerLogSays(bootstrapDestroyedLine) {
+		prog.BootstrapDestroyed = true
+	}
+	return prog
+}
+
+// installerLogSays reports whether the installer's own log in its asset folder holds line.
+func (p *phase) installerLogSays(line string) bool {
+	b, err := os.ReadFile(filepath.Join(p.env.InstallerDir(), installerLog))
+	return err == nil && bytes.Contains(b, []byte(line))
+}
+
+// installerLog is the file openshift-install appends every run's log to, in --dir
+// (cmd/openshift-install/command/log.go SetupFileHook).
+const installerLog = ".openshift_install.log"
 
 func (p *phase) metadataExists(ctx context.Context, s *installer.Scope) bool {
 	if _, err := os.Stat(filepath.Join(p.env.InstallerDir(), MetadataFile)); err == nil {
@@ -178,7 +212,10 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err := p.waitForOrphan(ctx, s); err != nil {
 		return err
 	}
-	for {
+	// Each pass runs one installer command and decides again from what it recorded; a
+	// full resume takes at most wait-bootstrap → destroy-bootstrap → wait-install →
+	// destroy-bootstrap (a preserved bootstrap) per cluster, times the recreations.
+	for pass := 0; pass < 8*(maxRecreations+1); pass++ {
 		prog, err := p.progress(s)
 		if err != nil {
 			return err
@@ -190,12 +227,12 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 			}
 		}
 		act := Decide(prog, p.metadataExists(ctx, s), available)
-		s.Debugf("resume decision: %s (stage %q, last exit %d)", act, prog.Stage, prog.LastExit)
+		s.Debugf("resume decision: %s (stage %q, last exit %d, bootstrap destroyed %v)", act, prog.Stage, prog.LastExit, prog.BootstrapDestroyed)
 		switch act {
 		case ActDone:
 			return p.finish(ctx, s)
 		case ActFailConfig:
-			return fmt.Errorf("openshift-install rejected the install-config (exit 3): fix the cluster file; see %s", filepath.Join(p.env.InstallerDir(), ".openshift_install.log"))
+			return fmt.Errorf("openshift-install rejected the install-config (exit 3): fix the cluster file; see %s", filepath.Join(p.env.InstallerDir(), installerLog))
 		case ActCreate:
 			if err := save(ctx, s, func(r *Record) { r.Progress = &Progress{CreateStarted: true, LastExit: -1} }); err != nil {
 				return err
@@ -203,8 +240,16 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 			err = p.run(ctx, s, "create", "cluster")
 		case ActWaitBootstrap:
 			err = p.run(ctx, s, "wait-for", "bootstrap-complete")
-			if err == nil {
-				err = p.run(ctx, s, "wait-for", "install-complete")
+		case ActDestroyBootstrap:
+			s.Progress("removing the bootstrap resources (openshift-install destroy bootstrap): only create cluster removes them by itself")
+			err = p.run(ctx, s, "destroy", "bootstrap")
+			if err != nil && installconfig.ExitCode(err) != installconfig.ExitInterrupted && ctx.Err() == nil {
+				id := "<infraID>"
+				if rec, _ := installer.Load[Record](s); rec.InfraID != "" {
+					id = rec.InfraID
+				}
+				return fmt.Errorf("%w; check in the AWS console that the instance %[2]s-bootstrap and the S3 bucket openshift-bootstrap-data-%[2]s are gone "+
+					"(delete them if not), then run the same command again", err, id)
 			}
 		case ActWaitInstall:
 			err = p.run(ctx, s, "wait-for", "install-complete")
@@ -224,10 +269,25 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 				s.Progress("%v: destroying what was built and starting over", err)
 				continue
 			}
+			if act == ActWaitBootstrap {
+				// The real wait has no exit code of its own (exit 1): bootstrapping did
+				// not complete in its 45 minutes, or the API could not be reached.
+				return fmt.Errorf("%w; bootstrapping did not complete: read %s (`openshift-install gather bootstrap --dir %s` collects the bootstrap machine's logs), "+
+					"then run the same command again to wait again, or `rhoai-bootstrap destroy --yes` and install again to start over",
+					err, filepath.Join(p.env.InstallerDir(), installerLog), p.env.InstallerDir())
+			}
 			return fmt.Errorf("%w; run the same command again to resume (it waits for the installation instead of creating another cluster)", err)
 		}
-		return p.finish(ctx, s)
+		if act == ActCreate || act == ActWaitInstall {
+			if prog, err := p.progress(s); err == nil && prog.BootstrapDestroyed {
+				return p.finish(ctx, s)
+			}
+			// The installer finished without removing the bootstrap resources (e.g.
+			// OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP was set): the next pass removes them.
+		}
 	}
+	return fmt.Errorf("the installation did not settle after %d installer runs; read %s and run the same command again",
+		8*(maxRecreations+1), filepath.Join(p.env.InstallerDir(), installerLog))
 }
 
 // run runs the installer and records its stage, PID and exit code as it goes.
@@ -240,6 +300,10 @@ func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) err
 			prog.Stage = st
 			_ = save(ctx, s, func(r *Record) { r.Progress = &prog })
 		}
+		if !prog.BootstrapDestroyed && strings.Contains(l.Msg, bootstrapDestroyedLine) {
+			prog.BootstrapDestroyed = true
+			_ = save(ctx, s, func(r *Record) { r.Progress = &prog })
+		}
 		p.copyMetadata(ctx, s)
 	}
 	err := installconfig.Run(ctx, s, p.env.Cluster.Spec.OpenShift.Installer, dir, onStart, onLine, args...)
@@ -247,6 +311,9 @@ func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) err
 	prog.LastExit = installconfig.ExitCode(err)
 	if err != nil && prog.LastExit == 0 {
 		prog.LastExit = -1
+	}
+	if err == nil && strings.Join(args, " ") == "destroy bootstrap" {
+		prog.BootstrapDestroyed = true
 	}
 	_ = save(ctx, s, func(r *Record) { r.Progress, r.InstallerPID = &prog, 0 })
 	return err
@@ -308,22 +375,32 @@ func (p *phase) recreate(ctx context.Context, s *installer.Scope) error {
 	}
 	n := rec.Recreations
 	if n >= maxRecreations {
-		return fmt.Errorf("the installation failed %d times; read %s, then run `rhoai-bootstrap destroy --yes` and install again",
-			n+1, filepath.Join(p.env.InstallerDir(), ".openshift_install.log"))
+		read := filepath.Join(p.env.InstallerDir(), installerLog)
+		if bundles, _ := filepath.Glob(filepath.Join(p.env.InstallerDir(), logBundleGlob)); len(bundles) > 0 {
+			read += " and the bootstrap log bundle " + bundles[len(bundles)-1]
+		}
+		return fmt.Errorf("the installation failed %d times; read %s, then run `rhoai-bootstrap destroy --yes` and install again", n+1, read)
 	}
+	prog := p.progressFrom(rec)
 	if err := p.destroyCluster(ctx, s); err != nil {
 		return err
 	}
 	if err := save(ctx, s, func(r *Record) { r.Recreations = n + 1 }); err != nil {
 		return err
 	}
-	// Keep the installer's log of the failed attempt for people to read.
-	dir := p.env.InstallerDir()
-	if b, err := os.ReadFile(filepath.Join(dir, ".openshift_install.log")); err == nil {
-		_ = os.WriteFile(filepath.Join(p.env.WorkDir, fmt.Sprintf("openshift_install-attempt-%d.log", n+1)), b, 0o600)
+	// Keep what the failed attempt left for people to read (the installer's log, and on
+	// exit 5 the log bundle it gathered from the bootstrap machine) instead of deleting it
+	// with the folder the next attempt needs.
+	d, err := keepFailedAttempt(p.env.WorkDir, p.env.InstallerDir(), s.Now())
+	if err != nil {
+		return err
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clearing %s: %w", dir, err)
+	if d.Folder != "" {
+		d.Exit, d.InfraID = prog.LastExit, rec.InfraID
+		if err := save(ctx, s, func(r *Record) { r.FailedAttempts = keptAttempts(append(r.FailedAttempts, d)) }); err != nil {
+			return err
+		}
+		s.Progress("%s", describeAttempt(d))
 	}
 	if err := save(ctx, s, func(r *Record) { r.Progress, r.InfraID, r.ClusterID = nil, "", "" }); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,6 +80,13 @@ func run(kills int, seed int64, step time.Duration) error {
 		fmt.Printf("chaos: DUPLICATE: %d GPU MachineSets, want %d\n", len(ms.Items), wantMS)
 		dups += max(0, len(ms.Items)-wantMS)
 	}
+	left, err := harness.BootstrapLeft(r.Registry())
+	if err != nil {
+		return err
+	}
+	for id, res := range left {
+		fmt.Printf("chaos: BOOTSTRAP LEFT: cluster %s still has %s\n", id, strings.Join(res, ", "))
+	}
 	orders, err := harness.LedgerOrders(state)
 	if err != nil {
 		return err
@@ -87,10 +95,18 @@ func run(kills int, seed int64, step time.Duration) error {
 		fmt.Printf("chaos: DUPLICATE: %d ACME orders, want 1\n", orders)
 		dups += max(0, orders-1)
 	}
-	fmt.Printf("chaos: %d kills, %d resumed, %d duplicates, %d ACME orders (%s)\n",
-		res.Kills, res.Kills+res.Completed, dups, orders, time.Since(start).Round(time.Second))
-	if dups > 0 || orders != 1 || len(ms.Items) != wantMS {
+	fmt.Printf("chaos: %d kills, %d resumed, %d duplicates, %d ACME orders, %d bootstrap resources left (%s)\n",
+		res.Kills, res.Kills+res.Completed, dups, orders, countLeft(left), time.Since(start).Round(time.Second))
+	if dups > 0 || orders != 1 || len(ms.Items) != wantMS || len(left) > 0 {
 		return fmt.Errorf("not converged cleanly (seed %d)", seed)
 	}
 	return nil
+}
+
+func countLeft(left map[string][]string) int {
+	n := 0
+	for _, res := range left {
+		n += len(res)
+	}
+	return n
 }

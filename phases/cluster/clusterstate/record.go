@@ -3,6 +3,8 @@
 // cluster phase imports install-config.
 package clusterstate
 
+import "time"
+
 // Phase is the cluster phase's name.
 const Phase = "cluster"
 
@@ -25,6 +27,19 @@ type Record struct {
 	Recreations int `json:"recreations,omitempty"`
 	// DestroyedInfraID is the infra ID `destroy` removed last, for people reading the state.
 	DestroyedInfraID string `json:"destroyedInfraID,omitempty"`
+	// FailedAttempts are the folders of failed installer attempts kept for people to read
+	// (the newest last; at most three exist).
+	FailedAttempts []FailedAttempt `json:"failedAttempts,omitempty"`
+}
+
+// FailedAttempt is what one failed attempt left: paths only. The folder keeps the
+// installer's log and, after a bootstrap failure, the log bundle it gathered.
+type FailedAttempt struct {
+	At        time.Time `json:"at"`
+	Exit      int       `json:"exit"`
+	InfraID   string    `json:"infraID,omitempty"`
+	Folder    string    `json:"folder"`
+	LogBundle string    `json:"logBundle,omitempty"`
 }
 
 // PhaseName implements installer.Record.
@@ -40,4 +55,9 @@ type Progress struct {
 	Stage         string `json:"stage,omitempty"`
 	// LastExit is the last installer exit code; -1 when the run ended without one (killed).
 	LastExit int `json:"lastExit"`
+	// BootstrapDestroyed records that the bootstrap resources were removed: by `create
+	// cluster` itself (it says "Finished destroying bootstrap resources") or by our
+	// `destroy bootstrap`. It cannot be observed from the cluster, and `destroy bootstrap`
+	// fails when run a second time, so it must be remembered.
+	BootstrapDestroyed bool `json:"bootstrapDestroyed,omitempty"`
 }
