@@ -14,6 +14,7 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/catalog"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
@@ -166,6 +167,24 @@ func (p *phase) readiness(ctx context.Context, c *kube.Clients) (string, error) 
 	return "", nil
 }
 
+// checkChannel makes sure the cluster's catalog offers the package in the configured channel.
+func (p *phase) checkChannel(ctx context.Context, c *kube.Clients) error {
+	pkg, err := catalog.Lookup(ctx, c, CatalogSource, CatalogSourceNS, Package)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pkg == nil:
+		return fmt.Errorf("the catalog %s (%s) offers no %s, so OpenShift GitOps cannot be installed: "+
+			"check the cluster's CatalogSources (a disconnected cluster needs the package mirrored); nothing was changed",
+			CatalogSource, CatalogSourceNS, Package)
+	case !pkg.Offers(p.channel()):
+		return fmt.Errorf("spec.gitops.operatorChannel: channel %q of %s is not offered by this cluster's catalog %s; it offers %s: "+
+			"set spec.gitops.operatorChannel to one of them (nothing was changed)", p.channel(), Package, CatalogSource, pkg.Offered())
+	}
+	return nil
+}
+
 func nonEmpty(s, def string) string {
 	if s == "" {
 		return def
@@ -186,6 +205,11 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(changes) > 0 {
+		// Before subscribing: a channel the catalog does not offer would leave the
+		// Subscription in ResolutionFailed. Failing here changes nothing, and plan shows it.
+		if err := p.checkChannel(ctx, c); err != nil {
+			return installer.Status{}, err
+		}
 		return installer.Pending("operator not subscribed", append(changes, installer.Change{Action: installer.Update, Target: "ArgoCD " + ArgoNS + "/" + ArgoName, Detail: "health checks"})...), nil
 	}
 	waiting, err := p.readiness(ctx, c)

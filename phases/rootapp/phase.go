@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/manifests"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/catalog"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gitopsoperator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
@@ -101,6 +103,10 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(changes) > 0 {
+		// Before the hand-off: what Argo CD would wait on forever is reported now.
+		if err := p.checkPayload(ctx, s, c); err != nil {
+			return installer.Status{}, err
+		}
 		return installer.Pending("root application not applied", changes...), nil
 	}
 	app, err := c.Get(ctx, appGVK, gitopsoperator.ArgoNS, AppName)
@@ -118,6 +124,45 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Pending(fmt.Sprintf("%d of %d child applications not Synced and Healthy (first: %s)", len(unhealthy), children, unhealthy[0])), nil
 	}
 	return installer.Done(fmt.Sprintf("Application %s and its %d children Synced and Healthy", AppName, children)), nil
+}
+
+// checkPayload checks, before the root application exists, that every OLM Subscription
+// the payload will make Argo CD create resolves in the cluster's catalogs: its package is
+// in the catalog it names and its channel is offered. Otherwise OLM leaves the
+// Subscription in ResolutionFailed and the hand-off waits until its timeout. The payload
+// is known from the index of the one this binary embeds (what `render --gitops` writes);
+// a root path that is not one of its overlays is not checked, and says so.
+func (p *phase) checkPayload(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	g := p.env.Cluster.Spec.GitOps
+	index, err := manifests.Subscriptions()
+	if err != nil {
+		return err
+	}
+	overlay, ok := manifests.OverlayOf(g.Root.Path, index)
+	if !ok {
+		s.Progress("note: %s is not an overlay of the payload this binary embeds, so its Subscriptions are not checked against the catalog before the hand-off", g.Root.Path)
+		return nil
+	}
+	var problems []string
+	for _, sub := range index[overlay] {
+		msg, err := catalog.Problem(ctx, c, catalog.Want{
+			Where:   fmt.Sprintf("Subscription %s/%s (application %s)", sub.Namespace, sub.Name, sub.App),
+			Package: sub.Package, Channel: sub.Channel, Source: sub.Source, SourceNamespace: sub.SourceNamespace,
+		})
+		if err != nil {
+			return err
+		}
+		if msg != "" {
+			problems = append(problems, msg)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d Subscription(s) of the GitOps payload (%s) would not resolve on this cluster, and Argo CD would wait on them in ResolutionFailed:\n  - %s\n"+
+			"set channels the catalog offers in the GitOps repository (%s, %s), then run again; the root application was not created",
+			len(problems), overlay, strings.Join(problems, "\n  - "), g.Root.RepoURL, g.Root.Path)
+	}
+	s.Debugf("the %d Subscriptions of %s resolve in the cluster's catalogs", len(index[overlay]), overlay)
+	return nil
 }
 
 func nonEmpty(s, def string) string {
