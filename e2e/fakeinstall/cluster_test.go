@@ -192,6 +192,8 @@ func TestCreateClusterInjectedFailures(t *testing.T) {
 		metadata bool
 		apiUp    bool
 		cv       map[string]string // ClusterVersion conditions afterwards
+		// bootstrapLeft: the bootstrap resources are still there afterwards
+		bootstrapLeft bool
 	}{
 		{
 			fail: "manifests", code: 3,
@@ -228,6 +230,12 @@ func TestCreateClusterInjectedFailures(t *testing.T) {
 			fail: "interrupted", code: 8, stage: fakeinstall.StageBootstrap, metadata: true, apiUp: true,
 			want: []string{"level=warning msg=Received interrupt signal"},
 			cv:   map[string]string{"Available": "False", "Progressing": "True"},
+		},
+		{
+			// SIGINT between bootstrapping and the removal of its resources: they stay.
+			fail: fakeinstall.FailInterruptedBootstrapComplete, code: 8, stage: fakeinstall.StageBootstrap, metadata: true, apiUp: true,
+			want: []string{"level=warning msg=Received interrupt signal"},
+			cv:   map[string]string{"Available": "False", "Progressing": "True"}, bootstrapLeft: true,
 		},
 	}
 	for _, tt := range tests {
@@ -272,6 +280,10 @@ func TestCreateClusterInjectedFailures(t *testing.T) {
 				assert.NotEmpty(t, rec.BootstrapLeft(), "a failed bootstrap is not destroyed")
 			} else {
 				assert.Empty(t, bundles)
+			}
+			if tt.bootstrapLeft {
+				assert.NotEmpty(t, rec.BootstrapLeft())
+				assert.NotContains(t, res.stderr, "Destroying the bootstrap resources")
 			}
 			for typ, status := range tt.cv {
 				assert.Equal(t, status, b.cvCondition(t, typ), "ClusterVersion %s", typ)
@@ -347,7 +359,8 @@ func TestKillDuringCreateCluster(t *testing.T) {
 		bootstrapCode, installCode int
 		want                       string
 	}{
-		{stage: fakeinstall.StageInfrastructure, bootstrapCode: 5, installCode: 6, want: "failed to initialize the cluster: "},
+		// The waits have no exit codes of their own: logrus.Fatal, exit 1 (waitfor.go).
+		{stage: fakeinstall.StageInfrastructure, bootstrapCode: 1, installCode: 1, want: "level=fatal msg=failed to initialize the cluster: "},
 		{stage: fakeinstall.StageBootstrap, bootstrapCode: 0, installCode: 0, want: "level=info msg=Install complete!"},
 		{stage: fakeinstall.StageInstall, bootstrapCode: 0, installCode: 0, want: "level=info msg=Install complete!"},
 	}
@@ -364,6 +377,10 @@ func TestKillDuringCreateCluster(t *testing.T) {
 
 			res := run(t, b.env(w), "wait-for", "bootstrap-complete", "--dir", w.dir)
 			require.Equal(t, tt.bootstrapCode, res.code, res.stderr)
+			if tt.bootstrapCode != 0 {
+				assert.Contains(t, res.stderr, "level=info msg=openshift-install gather bootstrap --help")
+				assert.Contains(t, res.stderr, "level=fatal msg=Bootstrap failed to complete\n")
+			}
 			if tt.bootstrapCode == 0 {
 				assert.Contains(t, res.stderr, "level=info msg=It is now safe to remove the bootstrap resources")
 				assert.True(t, w.record(t, infraID).Reached(fakeinstall.StageBootstrap))

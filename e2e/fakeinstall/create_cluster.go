@@ -267,6 +267,41 @@ func (in *installer) fail(rec *Cluster, stage string, code int, msg string, more
 	return &exitError{code: code, msg: msg}
 }
 
+// troubleshootingLink is what the installer logs when initialization fails
+// (cmd/openshift-install/command/waitfor.go LogTroubleshootingLink).
+const troubleshootingLink = "Cluster initialization failed because one or more operators are not functioning properly.\n" +
+	"The cluster should be accessible for troubleshooting as detailed in the documentation linked below,\n" +
+	"https://docs.openshift.com/container-platform/latest/support/troubleshooting/troubleshooting-installations.html\n" +
+	"The 'wait-for install-complete' subcommand can then be used to continue the installation"
+
+// failWait ends a failed wait the way the real wait-for commands end
+// (cmd/openshift-install/waitfor.go): they have no exit codes of their own but
+// logrus.Fatal, so they exit 1. wait-for bootstrap-complete points at gather
+// bootstrap, logs the cause and the summary, and ends with "Bootstrap failed to
+// complete"; wait-for install-complete logs the troubleshooting link and ends
+// with the error. (Only unstable operators exit 7, from inside the shared
+// waitForStableOperators.) cause is the underlying error; summary is the
+// bootstrap's one-line explanation ("" for install-complete).
+func (in *installer) failWait(rec *Cluster, stage, cause, summary string) error {
+	fatal := cause
+	if stage == StageBootstrap && summary != "" {
+		in.log.Infof("Use the following commands to gather logs from the cluster")
+		in.log.Infof("openshift-install gather bootstrap --help")
+		in.log.Errorf("Bootstrap failed to complete: %s", cause)
+		in.log.Errorf("%s", summary)
+		fatal = "Bootstrap failed to complete"
+	} else {
+		in.log.Errorf("%s", troubleshootingLink)
+	}
+	in.log.Fatalf("%s", fatal)
+	rec.InProgress = ""
+	rec.LastFailure = &Failure{Stage: stage, ExitCode: ExitError, Message: cause, Time: in.now().UTC()}
+	if err := in.reg.save(rec, in.now().UTC()); err != nil {
+		return err
+	}
+	return &exitError{code: ExitError, msg: fatal}
+}
+
 // interrupt records an interrupted stage and returns exit code 8.
 func (in *installer) interrupt(rec *Cluster, stage string) error {
 	err := in.interrupted()
@@ -319,12 +354,11 @@ func (in *installer) runStages(ctx context.Context, st *state, ic *InstallConfig
 		}
 		probe := in.probeAPI()
 		if m == modeWaitInstall {
-			return in.fail(rec, StageInstall, ExitInstall, fmt.Sprintf("failed to initialize the cluster: %v", probe))
+			return in.failWait(rec, StageInstall, fmt.Sprintf("failed to initialize the cluster: %v", probe), "")
 		}
 		in.log.Infof("Waiting up to %v (until %s) for the Kubernetes API at %s...", apiTimeout, until(in.now(), apiTimeout), apiURL)
-		return in.fail(rec, StageBootstrap, ExitBootstrap,
-			"Failed waiting for Kubernetes API. This error usually happens when there is a problem on the bootstrap host that prevents creating a temporary control plane.",
-			fmt.Sprintf("Bootstrap failed to complete: %v", probe))
+		return in.failWait(rec, StageBootstrap, probe.Error(),
+			"Failed waiting for Kubernetes API. This error usually happens when there is a problem on the bootstrap host that prevents creating a temporary control plane.")
 	}
 
 	kube, err := in.bootstrap(ctx, st, ic, rec, m, apiURL)
@@ -411,14 +445,14 @@ func (in *installer) bootstrap(ctx context.Context, st *state, ic *InstallConfig
 	}
 	failBootstrap := func(cause error, apiUp bool) error {
 		if m == modeWaitInstall {
-			return in.fail(rec, StageBootstrap, ExitInstall, fmt.Sprintf("failed to initialize the cluster: %v", cause))
+			return in.failWait(rec, StageBootstrap, fmt.Sprintf("failed to initialize the cluster: %v", cause), "")
 		}
 		summary := "Failed waiting for Kubernetes API. This error usually happens when there is a problem on the bootstrap host that prevents creating a temporary control plane."
 		if apiUp {
 			summary = "Failed to wait for bootstrapping to complete. This error usually happens when there is a problem with control plane hosts that prevents the control plane operators from creating the control plane."
 		}
 		if m != modeCreate {
-			return in.fail(rec, StageBootstrap, ExitBootstrap, summary, fmt.Sprintf("Bootstrap failed to complete: %v", cause))
+			return in.failWait(rec, StageBootstrap, cause.Error(), summary)
 		}
 		// create cluster gathers the bootstrap logs before it reports the failure, and
 		// names the bundle last (cmd/openshift-install/create.go clusterCreatePostRun).
@@ -585,16 +619,18 @@ func (in *installer) install(ctx context.Context, kube *kubeClient, st *state, i
 			return err
 		}
 		in.log.Debugf("Still waiting for the cluster to initialize: %s", failingMessage)
-		return in.fail(rec, StageInstall, ExitInstall,
-			fmt.Sprintf("failed to initialize the cluster: %s (injected by %s=%s)", failingMessage, EnvFail, StageInstall),
-			"Cluster initialization failed because one or more operators are not functioning properly.\n"+
-				"The cluster should be accessible for troubleshooting as detailed in the documentation linked below,\n"+
-				"https://docs.openshift.com/container-platform/latest/support/troubleshooting/troubleshooting-installations.html\n"+
-				"The 'wait-for install-complete' subcommand can then be used to continue the installation")
+		msg := fmt.Sprintf("failed to initialize the cluster: %s (injected by %s=%s)", failingMessage, EnvFail, StageInstall)
+		if m != modeCreate {
+			return in.failWait(rec, StageInstall, msg, "")
+		}
+		return in.fail(rec, StageInstall, ExitInstall, msg, troubleshootingLink)
 	}
 	if err := in.setClusterVersion(ctx, kube, st, ic, cvAvailable); err != nil {
 		if ctx.Err() != nil {
 			return in.interrupt(rec, StageInstall)
+		}
+		if m != modeCreate {
+			return in.failWait(rec, StageInstall, fmt.Sprintf("failed to initialize the cluster: %v", err), "")
 		}
 		return in.fail(rec, StageInstall, ExitInstall, fmt.Sprintf("failed to initialize the cluster: %v", err))
 	}
