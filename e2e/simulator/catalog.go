@@ -110,6 +110,8 @@ func catalogFor(minor int) []catalogPackage {
 		rh("authorino-operator", "Authorino Operator", "stable", ch("stable", "1.2.3")),
 		rh("kueue-operator", "Red Hat build of Kueue", "stable-v1.1", ch("stable-v1.0", "1.0.1", "stable-v1.1", "1.1.0")),
 		rh("nfd", "Node Feature Discovery Operator", "stable", ch("stable", "4."+strconv.Itoa(max(minor, 18))+".0")),
+		rh("cluster-observability-operator", "Cluster Observability Operator", "stable", ch("stable", "1.2.2")),
+		rh("opentelemetry-product", "Red Hat build of OpenTelemetry", "stable", ch("stable", "0.135.0-1")),
 		{source: "certified-operators", name: "gpu-operator-certified", displayName: "NVIDIA GPU Operator", provider: "NVIDIA Corporation",
 			defaultChannel: "stable", channels: ch("stable", "25.10.0", "v24.9", "24.9.2", "v25.3", "25.3.4", "v25.10", "25.10.0")},
 		{source: "community-operators", name: "grafana-operator", displayName: "Grafana Operator", provider: "Grafana Labs",
