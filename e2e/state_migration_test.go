@@ -1,0 +1,92 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestResumesFromVersion1State: a state file written by the previous release (schema 1:
+// phases/graph/testdata/state-v1.json, captured from that binary) still resumes. The
+// world is made by a first install; then state.json is replaced by the captured file
+// with this run's values put under the captured keys (an infra ID, certificate serials
+// and the ACME server's port differ per bed; the keys, nesting, journals and outcomes are
+// the old binary's). The next install converges without a single mutating request and
+// rewrites the file as version 2 with every recorded fact kept.
+func TestResumesFromVersion1State(t *testing.T) {
+	t.Parallel()
+	r := rehearsal(t)
+	state := filepath.Join(r.WorkDir, "state")
+	env := r.Env()
+	requireSuccess(t, install(t, r, state, env))
+
+	type phase map[string]json.RawMessage
+	type doc struct {
+		Version int              `json:"version"`
+		Phases  map[string]phase `json:"phases"`
+	}
+	read := func(path string) (map[string]json.RawMessage, doc) {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var raw map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(b, &raw))
+		var d doc
+		require.NoError(t, json.Unmarshal(b, &d))
+		return raw, d
+	}
+	_, cur := read(filepath.Join(state, "state.json"))
+	raw, v1 := read(filepath.Join(r.Root, "phases", "graph", "testdata", "state-v1.json"))
+	require.Equal(t, 1, v1.Version)
+	want := map[string]map[string]json.RawMessage{}
+	for name, p := range v1.Phases {
+		now := cur.Phases[name]
+		require.NotNil(t, now, "phase %s", name)
+		p["inputHash"] = now["inputHash"]
+		if len(p["data"]) == 0 {
+			continue
+		}
+		var old, fresh map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(p["data"], &old))
+		require.NoError(t, json.Unmarshal(now["data"], &fresh))
+		for k := range old {
+			require.Contains(t, fresh, k, "this release records %s.%s under the key version 1 used", name, k)
+			old[k] = fresh[k]
+		}
+		want[name] = old
+		b, err := json.Marshal(old)
+		require.NoError(t, err)
+		p["data"] = b
+	}
+	b, err := json.Marshal(v1.Phases)
+	require.NoError(t, err)
+	raw["phases"] = b
+	b, err = json.MarshalIndent(raw, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(state, "state.json"), b, 0o600))
+
+	since := time.Now()
+	res := install(t, r, state, env)
+	requireSuccess(t, res)
+	assert.Zero(t, res.Summary().Summary.Mutating, "converged from the version 1 state")
+	assert.Zero(t, mutatingAuditEvents(t, r, since))
+	for _, e := range res.Events {
+		// The engine's words when a phase's recorded input hash differs: the hashes
+		// carried over too.
+		assert.NotEqual(t, "inputs changed since the last run", e.Message, e.Phase)
+	}
+
+	_, after := read(filepath.Join(state, "state.json"))
+	assert.Equal(t, 2, after.Version, "rewritten as version 2")
+	for name, data := range want {
+		b, err := json.Marshal(data)
+		require.NoError(t, err)
+		assert.JSONEq(t, string(b), string(after.Phases[name]["data"]), "phase %s keeps its facts", name)
+	}
+}
