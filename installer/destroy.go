@@ -2,6 +2,7 @@ package installer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,12 +13,12 @@ import (
 // failed destroy blocks the phases it depends on — Argo CD must outlive an application
 // stuck on its finalizer, or nothing could ever finish that cascade — and independent
 // branches go on. Running destroy again resumes, like install.
-func (r *Runner) Destroy(ctx context.Context) (*Summary, error) {
+func (r *Runner) Destroy(ctx context.Context) (sum *Summary, err error) {
 	ex, order, sel, lock, err := r.open(ctx, "destroy")
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
+	defer func() { err = ex.release(lock, err) }()
 	start := r.now()
 	ex.bus.Emit(Event{Type: RunStarted, Action: "destroy", Message: fmt.Sprintf("destroy %s (state %s)", r.Cluster, r.Store.Location())})
 	dependents := map[string][]string{}
@@ -73,7 +74,7 @@ func (ex *execution) destroy(ctx context.Context, p Phase) (Outcome, error) {
 	if err != nil {
 		o = outcomeOf(ctx, err)
 	}
-	_ = ex.record(ctx, name, func(r *PhaseRecord) {
+	rerr := ex.record(ctx, name, func(r *PhaseRecord) {
 		j := &r.Journal[len(r.Journal)-1]
 		j.Finished, j.Outcome = finished, o
 		if err != nil {
@@ -83,6 +84,17 @@ func (ex *execution) destroy(ctx context.Context, p Phase) (Outcome, error) {
 		// Keep the data (ledgers, serials): a later install or rate-limit check needs them.
 		r.Outcome, r.Error, r.InputHash, r.Reason = OutcomeDestroyed, "", "", ""
 	})
+	switch {
+	case rerr == nil:
+	case err == nil:
+		// Removed, but the state does not know: the next destroy will try again.
+		o, err = OutcomeFailed, fmt.Errorf("removed, but recording that failed: %w", rerr)
+	default:
+		var unsaved *SaveError
+		if !errors.As(err, &unsaved) {
+			o, err = OutcomeFailed, fmt.Errorf("%w; recording this failure in the state failed too: %w", err, rerr)
+		}
+	}
 	if err != nil {
 		ex.bus.Emit(Event{Type: PhaseFailed, Action: "destroy", Phase: name, Outcome: o, Error: err.Error(), DurationMS: time.Since(start).Milliseconds()})
 		return o, err

@@ -1,7 +1,6 @@
 package installer
 
 import (
-	"strings"
 	"sync"
 	"time"
 )
@@ -101,7 +100,10 @@ func (b *Bus) Add(s Sink) {
 	b.sinks = append(b.sinks, s)
 }
 
-// Emit stamps, redacts and delivers an event.
+// Emit stamps, redacts and delivers an event. Every string the event holds — its message
+// and error, what it waits on, each change, the summary and its extra facts, and any field
+// added later — reaches the sinks with registered secrets replaced (see Redactor.Event).
+// Sinks (the text and JSON writers, the TUI, the debug log) get nothing else.
 func (b *Bus) Emit(e Event) {
 	if b == nil {
 		return
@@ -110,61 +112,10 @@ func (b *Bus) Emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}
-	e.Message = b.Redactor.Redact(e.Message)
-	e.Error = b.Redactor.Redact(e.Error)
-	if e.Waiting != nil {
-		w := *e.Waiting
-		w.On = b.Redactor.Redact(w.On)
-		e.Waiting = &w
-	}
+	e = b.Redactor.Event(e)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.sinks {
 		s.Event(e)
 	}
-}
-
-// Redactor replaces known secret values with "[REDACTED]" wherever text leaves the process
-// (events, logs, errors, the debug log) and lets the state store refuse a secret.
-type Redactor struct {
-	mu      sync.RWMutex
-	secrets []string
-}
-
-// Add registers a secret value (values shorter than 4 bytes are ignored: too common).
-func (r *Redactor) Add(secret string) {
-	if len(secret) < 4 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.secrets = append(r.secrets, secret)
-}
-
-// Redact replaces every registered secret in s.
-func (r *Redactor) Redact(s string) string {
-	if r == nil || s == "" {
-		return s
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "[REDACTED]")
-	}
-	return s
-}
-
-// Contains reports whether b holds any registered secret.
-func (r *Redactor) Contains(b []byte) bool {
-	if r == nil {
-		return false
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, sec := range r.secrets {
-		if strings.Contains(string(b), sec) {
-			return true
-		}
-	}
-	return false
 }

@@ -66,6 +66,7 @@ func (r *Runner) Plan(ctx context.Context) ([]PlanEntry, error) {
 				e.State, e.Reason, e.Changes = "would-change", st.Reason, st.Changes
 			}
 		}
+		e = redactCopy(ex.bus.Redactor, e)
 		ex.bus.Emit(Event{Type: PhasePlanned, Action: "plan", Phase: e.Phase, Outcome: Outcome(e.State), Message: e.Reason, Changes: e.Changes})
 		out = append(out, e)
 	}

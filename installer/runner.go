@@ -35,6 +35,13 @@ func (e *RunError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// SaveError is a state save that did not happen (refused by the secret guard, or failed
+// in the store). It fails the phase that asked for it, and the run.
+type SaveError struct{ Err error }
+
+func (e *SaveError) Error() string { return e.Err.Error() }
+func (e *SaveError) Unwrap() error { return e.Err }
+
 // Runner runs a graph of phases against a store.
 type Runner struct {
 	Phases []Phase
@@ -74,10 +81,10 @@ func (ex *execution) saveLocked(ctx context.Context) error {
 		return err
 	}
 	if ex.bus.Redactor.Contains(b) {
-		return errors.New("refusing to save state: it would contain a secret value (this is a bug; please report it)")
+		return &SaveError{Err: errors.New("refusing to save state: it would contain a secret value (this is a bug; please report it)")}
 	}
 	if err := ex.store.Save(context.WithoutCancel(ctx), snap); err != nil {
-		return fmt.Errorf("saving state: %w", err)
+		return &SaveError{Err: fmt.Errorf("saving state: %w", err)}
 	}
 	ex.lastSaved = b
 	return nil
@@ -217,12 +224,12 @@ func (r *Runner) open(ctx context.Context, action string) (*execution, []Phase, 
 }
 
 // Install runs the selected phases, concurrently where the graph allows.
-func (r *Runner) Install(ctx context.Context) (*Summary, error) {
+func (r *Runner) Install(ctx context.Context) (sum *Summary, err error) {
 	ex, order, sel, lock, err := r.open(ctx, "install")
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
+	defer func() { err = ex.release(lock, err) }()
 	if err := checkSelection(order, sel, ex.state); err != nil {
 		return nil, err
 	}
@@ -254,6 +261,20 @@ func (r *Runner) Install(ctx context.Context) (*Summary, error) {
 		return ex.install(ctx, p)
 	})
 	return r.finish(ctx, ex, "install", start, order, results, failures)
+}
+
+// release gives the lock back. A lock that could not be released is an error of the run:
+// the next run would be refused by it.
+func (ex *execution) release(lock Unlocker, err error) error {
+	uerr := lock.Unlock()
+	if uerr == nil {
+		return err
+	}
+	uerr = ex.bus.Redactor.Error(fmt.Errorf("releasing the state lock: %w (`rhoai-bootstrap state unlock` shows who holds it)", uerr))
+	if err == nil {
+		return uerr
+	}
+	return fmt.Errorf("%w; %w", err, uerr)
 }
 
 func (ex *execution) stateDone(name string) bool {
@@ -295,9 +316,14 @@ func (r *Runner) finish(ctx context.Context, ex *execution, action string, start
 	ex.mu.Lock()
 	serr := ex.saveLocked(ctx)
 	ex.mu.Unlock()
-	if serr != nil && err == nil {
+	switch {
+	case serr == nil:
+	case err == nil:
 		err = serr
+	default:
+		err = fmt.Errorf("%w; %w", err, serr)
 	}
+	err = ex.bus.Redactor.Error(err)
 	ex.bus.Emit(Event{Type: RunFinished, Action: action, Outcome: sum.Outcome, DurationMS: time.Since(start).Milliseconds(), Summary: sum, Error: errString(err)})
 	return sum, err
 }
@@ -309,10 +335,19 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// record changes a phase's journal and saves the state. The text it keeps (reasons,
+// errors) is redacted first: an error may quote a secret (an API server echoing a
+// request), and the state must hold none.
 func (ex *execution) record(ctx context.Context, name string, f func(r *PhaseRecord)) error {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	f(ex.state.Phase(name))
+	r := ex.state.Phase(name)
+	f(r)
+	red := ex.bus.Redactor
+	r.Reason, r.Error = red.Redact(r.Reason), red.Redact(r.Error)
+	for i := range r.Journal {
+		r.Journal[i].Error = red.Redact(r.Journal[i].Error)
+	}
 	return ex.saveLocked(ctx)
 }
 
@@ -332,13 +367,19 @@ func (ex *execution) install(ctx context.Context, p Phase) (Outcome, error) {
 	fail := func(err error, attempted bool) (Outcome, error) {
 		o := outcomeOf(ctx, err)
 		finished := ex.now().UTC()
-		_ = ex.record(ctx, name, func(r *PhaseRecord) {
+		rerr := ex.record(ctx, name, func(r *PhaseRecord) {
 			r.Outcome, r.Error, r.FinishedAt = o, err.Error(), &finished
 			if attempted && len(r.Journal) > 0 {
 				j := &r.Journal[len(r.Journal)-1]
 				j.Finished, j.Outcome, j.Error = finished, o, err.Error()
 			}
 		})
+		var unsaved *SaveError
+		if rerr != nil && !errors.As(err, &unsaved) {
+			// The failure itself was not recorded: the run must say so, not carry on as
+			// if the state knew. (A failure that is a failed save is not repeated.)
+			o, err = OutcomeFailed, fmt.Errorf("%w; recording this failure in the state failed too: %w", err, rerr)
+		}
 		ex.bus.Emit(Event{Type: PhaseFailed, Action: "install", Phase: name, Outcome: o, Error: err.Error(), DurationMS: time.Since(start).Milliseconds()})
 		return o, err
 	}

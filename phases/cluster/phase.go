@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -290,24 +291,58 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		8*(maxRecreations+1), filepath.Join(p.env.InstallerDir(), installerLog))
 }
 
-// run runs the installer and records its stage, PID and exit code as it goes.
+// run runs the installer and records its stage, PID and exit code as it goes. A record
+// that cannot be saved (the state store fails, or refuses because this run's lock was
+// broken) stops the installer: what it does next would be unknown to the next run.
 func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) error {
 	dir := p.env.InstallerDir()
-	prog, _ := p.progress(s)
-	onStart := func(pid int) { _ = save(ctx, s, func(r *Record) { r.InstallerPID = pid }) }
+	prog, err := p.progress(s)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	var unsaved error // the first write that failed
+	failed := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if unsaved == nil {
+			unsaved = err
+			stop() // SIGINT to the installer (installconfig.Run)
+		}
+	}
+	onStart := func(pid int) {
+		if err := save(ctx, s, func(r *Record) { r.InstallerPID = pid }); err != nil {
+			failed(fmt.Errorf("recording the installer's pid: %w", err))
+		}
+	}
 	onLine := func(l installconfig.Line) {
 		if st := stageOf(l.Msg); st != "" && stageRank[st] > stageRank[prog.Stage] {
 			prog.Stage = st
-			_ = save(ctx, s, func(r *Record) { r.Progress = &prog })
+			if err := save(ctx, s, func(r *Record) { r.Progress = &prog }); err != nil {
+				failed(fmt.Errorf("recording the installation's stage %q: %w", st, err))
+			}
+		}
+		if err := p.copyMetadata(ctx, s); err != nil {
+			failed(err)
 		}
 		if !prog.BootstrapDestroyed && strings.Contains(l.Msg, bootstrapDestroyedLine) {
 			prog.BootstrapDestroyed = true
-			_ = save(ctx, s, func(r *Record) { r.Progress = &prog })
+			if err := save(ctx, s, func(r *Record) { r.Progress = &prog }); err != nil {
+				failed(fmt.Errorf("recording that the bootstrap resources were destroyed: %w", err))
+			}
 		}
-		p.copyMetadata(ctx, s)
 	}
-	err := installconfig.Run(ctx, s, p.env.Cluster.Spec.OpenShift.Installer, dir, onStart, onLine, args...)
-	p.copyMetadata(ctx, s)
+	err = installconfig.Run(runCtx, s, p.env.Cluster.Spec.OpenShift.Installer, dir, onStart, onLine, args...)
+	mu.Lock()
+	stopped := unsaved
+	mu.Unlock()
+	if stopped != nil {
+		err = fmt.Errorf("%w; openshift-install was stopped", stopped)
+	} else if merr := p.copyMetadata(ctx, s); merr != nil {
+		err = errors.Join(err, merr)
+	}
 	prog.LastExit = installconfig.ExitCode(err)
 	if err != nil && prog.LastExit == 0 {
 		prog.LastExit = -1
@@ -315,30 +350,35 @@ func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) err
 	if err == nil && strings.Join(args, " ") == "destroy bootstrap" {
 		prog.BootstrapDestroyed = true
 	}
-	_ = save(ctx, s, func(r *Record) { r.Progress, r.InstallerPID = &prog, 0 })
+	if serr := save(ctx, s, func(r *Record) { r.Progress, r.InstallerPID = &prog, 0 }); serr != nil {
+		return errors.Join(err, fmt.Errorf("recording the installer's exit: %w", serr))
+	}
 	return err
 }
 
 // copyMetadata copies metadata.json into the state on first sight: from then on the
 // cluster can be destroyed from the state alone, even from another machine.
-func (p *phase) copyMetadata(ctx context.Context, s *installer.Scope) {
-	if rec, _ := installer.Load[Record](s); rec.InfraID != "" {
-		return
+func (p *phase) copyMetadata(ctx context.Context, s *installer.Scope) error {
+	rec, err := installer.Load[Record](s)
+	if err != nil || rec.InfraID != "" {
+		return err
 	}
 	b, err := os.ReadFile(filepath.Join(p.env.InstallerDir(), MetadataFile))
 	if err != nil {
-		return
+		return nil // not written yet
 	}
 	var m Metadata
 	if json.Unmarshal(b, &m) != nil || m.InfraID == "" {
-		return // still being written
+		return nil // still being written
 	}
 	if err := s.PutFile(ctx, MetadataFile, b); err != nil {
-		s.Progress("could not keep a copy of metadata.json: %v", err)
-		return
+		return fmt.Errorf("keeping a copy of metadata.json with the state: %w", err)
 	}
-	_ = save(ctx, s, func(r *Record) { r.ClusterID, r.InfraID = m.ClusterID, m.InfraID })
+	if err := save(ctx, s, func(r *Record) { r.ClusterID, r.InfraID = m.ClusterID, m.InfraID }); err != nil {
+		return fmt.Errorf("recording infra ID %s: %w", m.InfraID, err)
+	}
 	s.Progress("infrastructure ID %s (metadata.json kept with the state)", m.InfraID)
+	return nil
 }
 
 func (p *phase) installerKubeconfig() *rest.Config {

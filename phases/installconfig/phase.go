@@ -145,7 +145,10 @@ func Generate(ctx context.Context, env *phases.Env, s *installer.Scope, hash str
 		}
 		// Our own copy (the installer consumes the file), without the pull secret.
 		cfg.PullSecret = `{"auths":{"<redacted>":{}}}`
-		redacted, _ := cfg.Marshal()
+		redacted, err := cfg.Marshal()
+		if err != nil {
+			return nil, err
+		}
 		if err := s.PutFile(ctx, "install-config.yaml", redacted); err != nil {
 			return nil, err
 		}
