@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 )
 
 // TestRemoteStateAcrossRunners plays two CI runners sharing a state in (moto's) S3:
@@ -89,14 +91,19 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 
 	res = r.Run(ctx, env, args(workB)...)
 	requireSuccess(t, res)
-	for _, e := range res.Events {
-		if e.Type == "phase-done" && (e.Phase == "cluster" || e.Phase == "install-config") {
-			assert.NotContains(t, e.Message, "create", "runner B did not redo %s", e.Phase)
+	// Runner B found A's installation done and did not run the installer again: one
+	// `create manifests` and one `create cluster` across both runners, all A's.
+	invs, err := fakeinstall.Registry{Dir: r.Registry()}.Invocations()
+	require.NoError(t, err)
+	runs := map[string]int{}
+	for _, inv := range invs {
+		runs[inv.Command()]++
+		if strings.HasPrefix(inv.Command(), "create") || strings.HasPrefix(inv.Command(), "wait-for") {
+			assert.True(t, strings.HasPrefix(inv.Dir, workA), "%s ran in %s, not in runner A's folder", inv.Command(), inv.Dir)
 		}
 	}
-	for infraID, n := range createsPerCluster(t, r.Registry()) {
-		assert.LessOrEqual(t, n, 1, "create cluster started %d times for %s", n, infraID)
-	}
+	assert.Equal(t, 1, runs["create manifests"], "%v", runs)
+	assert.Equal(t, 1, runs["create cluster"], "%v", runs)
 	clusters, err := r.RegistryClusters()
 	require.NoError(t, err)
 	assert.Len(t, clusters, 1, "one cluster across both runners")
@@ -121,6 +128,12 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 	orders, err := harness.LedgerOrdersIn(b)
 	require.NoError(t, err)
 	assert.Equal(t, 1, orders, "one ACME order across both runners")
+	st, err := installer.DecodeState(b, state)
+	require.NoError(t, err)
+	for _, name := range []string{"install-config", "cluster"} {
+		require.Contains(t, st.Phases, name)
+		assert.Equal(t, 1, st.Phases[name].Attempts, "%s was applied once, by runner A", name)
+	}
 
 	// Converged from either machine.
 	since := time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,9 +301,14 @@ func TestStateRefusesSecrets(t *testing.T) {
 	b, err := os.ReadFile(st.Location())
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "tops3cret")
+	leaked := false
 	for _, e := range *events {
-		assert.NotContains(t, e.Message+e.Error, "tops3cret")
+		b, err := json.Marshal(e)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "tops3cret")
+		leaked = leaked || strings.Contains(e.Message, "[REDACTED]")
 	}
+	assert.True(t, leaked, "the progress line quoting the secret was emitted, redacted")
 }
 
 func TestPlan(t *testing.T) {
