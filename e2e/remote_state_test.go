@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,12 +17,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer/s3store"
 )
 
 // TestRemoteStateAcrossRunners plays two CI runners sharing a state in (moto's) S3:
@@ -85,9 +88,19 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 	res := r.Run(ctx, env, args(workB)...)
 	require.Equal(t, 3, res.Code, res.Stderr)
 	assert.Contains(t, res.Stderr, "state unlock --force")
-	unlock, err := r.Command(ctx, env, "state", "unlock", "-f", r.Config(), "--state", state, "--state-dir", workB, "--force").CombinedOutput()
+	// Look first: who holds it, when it last wrote, which version of the lock it is.
+	show := r.Command(ctx, env, "state", "unlock", "-f", r.Config(), "--state", state, "--state-dir", workB)
+	shown, err := show.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 3, show.ProcessState.ExitCode(), string(shown))
+	assert.Contains(t, string(shown), fmt.Sprintf("%s/state.json is locked by pid %d", state, a.Process.Pid))
+	m := regexp.MustCompile(`state unlock --force --etag '([^']+)'`).FindStringSubmatch(string(shown))
+	require.Len(t, m, 2, string(shown))
+	// Then break exactly that version.
+	unlock, err := r.Command(ctx, env, "state", "unlock", "-f", r.Config(), "--state", state, "--state-dir", workB, "--force", "--etag", m[1]).CombinedOutput()
 	require.NoError(t, err, string(unlock))
 	assert.Contains(t, string(unlock), fmt.Sprintf("broke the lock on %s held by pid %d", state+"/state.json", a.Process.Pid))
+	assert.Contains(t, string(unlock), m[1])
 
 	res = r.Run(ctx, env, args(workB)...)
 	requireSuccess(t, res)
@@ -140,4 +153,146 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 	res = r.Run(ctx, env, args(filepath.Join(r.WorkDir, "runner-c"))...)
 	requireSuccess(t, res)
 	assert.Zero(t, mutatingAuditEvents(t, r, since))
+}
+
+// objectVersion is one version of an object under the state's prefix.
+type objectVersion struct{ key, id string }
+
+// versions lists every object version under prefix (the bucket is versioned).
+func versions(t *testing.T, s3c *s3.Client, bucket, prefix string) []objectVersion {
+	t.Helper()
+	var out []objectVersion
+	p := s3.NewListObjectVersionsPaginator(s3c, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		require.NoError(t, err)
+		for _, v := range page.Versions {
+			out = append(out, objectVersion{aws.ToString(v.Key), aws.ToString(v.VersionId)})
+		}
+	}
+	return out
+}
+
+// TestBrokenLockStopsTheRunnerAtItsNextWrite: runner A's lock is broken (`state unlock
+// --force`) while A is inside `openshift-install create cluster`; runner B takes over.
+// A, alive after all, stops at its next write with a clear message and exit 3, and
+// stops its installer; not one object version under the state's prefix is A's from the
+// break on, so nothing of B's was overwritten. B finishes the installation.
+func TestBrokenLockStopsTheRunnerAtItsNextWrite(t *testing.T) {
+	t.Parallel()
+	r := rehearsal(t)
+	ctx := context.Background()
+	s3c := s3.NewFromConfig(r.Bed.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true })
+	const bucket, prefix = "fenced-state", "clusters/rhoai-local/"
+	_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	require.NoError(t, err)
+	_, err = s3c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
+	require.NoError(t, err)
+	state := "s3://" + bucket + "/" + strings.TrimSuffix(prefix, "/")
+	args := func(workDir string) []string {
+		return append([]string{"install", "-f", r.Config(), "--state", state}, r.Flags(workDir)...)
+	}
+	lockOf := func(key, version string) string {
+		in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+		if version != "" {
+			in.VersionId = aws.String(version)
+		}
+		head, err := s3c.HeadObject(ctx, in)
+		require.NoError(t, err, "%s %s", key, version)
+		return head.Metadata[s3store.LockMetadata]
+	}
+
+	// Runner A: its installer dwells 5 s in each stage, so A is between two writes when
+	// its lock is broken and B has started before A's next write.
+	a := r.Command(ctx, r.Env("FAKE_OPENSHIFT_INSTALL_STAGE_DELAY=5s"), append(args(filepath.Join(r.WorkDir, "runner-a")), "-o", "json")...)
+	var stderrA strings.Builder
+	a.Stderr = &stderrA
+	out, err := a.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, a.Start())
+	events := make(chan harness.Event, 256)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 4<<20)
+		for sc.Scan() {
+			var e harness.Event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+	}()
+	inCreate := false
+	for e := range events {
+		// The cluster phase copied metadata.json: `create cluster` is building.
+		if e.Phase == "cluster" && strings.HasPrefix(e.Message, "infrastructure ID ") {
+			inCreate = true
+			break
+		}
+	}
+	require.True(t, inCreate, "runner A reached create cluster; stderr: %s", stderrA.String())
+	aLock := lockOf(prefix+"state.lock", "")
+	require.NotEmpty(t, aLock)
+	before := map[objectVersion]bool{}
+	for _, v := range versions(t, s3c, bucket, prefix) {
+		before[v] = true
+	}
+
+	unlock, err := r.Command(ctx, r.Env(), "state", "unlock", "-f", r.Config(), "--state", state, "--state-dir", filepath.Join(r.WorkDir, "operator"), "--force").CombinedOutput()
+	require.NoError(t, err, string(unlock))
+	assert.Contains(t, string(unlock), fmt.Sprintf("broke the lock on %s/state.json held by pid %d", state, a.Process.Pid))
+
+	// Runner B takes over from a fresh folder while A is still inside its installer.
+	bDone := make(chan harness.Result, 1)
+	go func() { bDone <- r.Run(ctx, r.Env(), args(filepath.Join(r.WorkDir, "runner-b"))...) }()
+
+	var aEvents []harness.Event
+	for e := range events {
+		aEvents = append(aEvents, e)
+	}
+	require.Error(t, a.Wait())
+	assert.Equal(t, 3, a.ProcessState.ExitCode(), "a run that lost its lock exits 3; stderr: %s", stderrA.String())
+	assert.Contains(t, stderrA.String(), "this run no longer holds the state lock")
+	assert.Contains(t, stderrA.String(), "this run stops and writes nothing more")
+	var clusterErr, finished string
+	for _, e := range aEvents {
+		switch {
+		case e.Type == "phase-failed" && e.Phase == "cluster":
+			clusterErr = e.Error
+		case e.Type == "run-finished":
+			finished = e.Error
+		case e.Type == "phase-done":
+			t.Errorf("runner A finished phase %s after its lock was broken", e.Phase)
+		}
+	}
+	assert.Contains(t, clusterErr, "recording the installation's stage", "A stopped at its next write: the next stage")
+	assert.Contains(t, clusterErr, "openshift-install was stopped")
+	assert.Contains(t, finished, "was broken (`state unlock --force`) or taken by another run")
+
+	res := <-bDone
+	requireSuccess(t, res)
+
+	// Every object version made since the break is B's; A's writes after it all failed.
+	var mine int
+	for _, v := range versions(t, s3c, bucket, prefix) {
+		if before[v] {
+			continue
+		}
+		owner := lockOf(v.key, v.id)
+		assert.NotEqual(t, aLock, owner, "runner A wrote %s after its lock was broken", v.key)
+		if owner != "" && owner != aLock {
+			mine++
+		}
+	}
+	assert.Positive(t, mine, "runner B wrote the state after taking over")
+	raw, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(prefix + "state.json")})
+	require.NoError(t, err)
+	b, err := io.ReadAll(raw.Body)
+	raw.Body.Close()
+	require.NoError(t, err)
+	st, err := installer.DecodeState(b, state)
+	require.NoError(t, err)
+	assert.Equal(t, installer.OutcomeDone, st.Phases["cluster"].Outcome)
+	assert.NotEqual(t, aLock, lockOf(prefix+"state.json", ""))
 }

@@ -19,6 +19,9 @@ func (r *Runner) Destroy(ctx context.Context) (sum *Summary, err error) {
 		return nil, err
 	}
 	defer func() { err = ex.release(lock, err) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	ex.stop = stop
 	start := r.now()
 	ex.bus.Emit(Event{Type: RunStarted, Action: "destroy", Message: fmt.Sprintf("destroy %s (state %s)", r.Cluster, r.Store.Location())})
 	dependents := map[string][]string{}
@@ -91,7 +94,7 @@ func (ex *execution) destroy(ctx context.Context, p Phase) (Outcome, error) {
 		o, err = OutcomeFailed, fmt.Errorf("removed, but recording that failed: %w", rerr)
 	default:
 		var unsaved *SaveError
-		if !errors.As(err, &unsaved) {
+		if !errors.As(err, &unsaved) && !errors.Is(rerr, ErrLockLost) {
 			o, err = OutcomeFailed, fmt.Errorf("%w; recording this failure in the state failed too: %w", err, rerr)
 		}
 	}

@@ -62,6 +62,8 @@ type Runner struct {
 }
 
 type execution struct {
+	// stop ends the run early with a cause: the lock was lost (ErrLockLost).
+	stop   context.CancelCauseFunc
 	mu     sync.Mutex
 	state  *State
 	store  Store
@@ -73,7 +75,28 @@ type execution struct {
 	lastSaved []byte
 }
 
+// lockLost returns the run's ErrLockLost once a store write reported it.
+func lockLost(ctx context.Context) error {
+	if c := context.Cause(ctx); errors.Is(c, ErrLockLost) {
+		return c
+	}
+	return nil
+}
+
+// wrote passes on a store write's error; one that says the lock was lost stops the
+// whole run: another run may hold the state now, and every phase still working must
+// stop before it changes anything more.
+func (ex *execution) wrote(err error) error {
+	if errors.Is(err, ErrLockLost) && ex.stop != nil {
+		ex.stop(err)
+	}
+	return err
+}
+
 func (ex *execution) saveLocked(ctx context.Context) error {
+	if err := lockLost(ctx); err != nil {
+		return &SaveError{Err: err}
+	}
 	ex.state.UpdatedAt = ex.now().UTC()
 	snap := ex.state.Clone()
 	b, err := jsonBytes(snap)
@@ -84,7 +107,7 @@ func (ex *execution) saveLocked(ctx context.Context) error {
 		return &SaveError{Err: errors.New("refusing to save state: it would contain a secret value (this is a bug; please report it)")}
 	}
 	if err := ex.store.Save(context.WithoutCancel(ctx), snap); err != nil {
-		return &SaveError{Err: fmt.Errorf("saving state: %w", err)}
+		return &SaveError{Err: ex.wrote(fmt.Errorf("saving state: %w", err))}
 	}
 	ex.lastSaved = b
 	return nil
@@ -230,6 +253,9 @@ func (r *Runner) Install(ctx context.Context) (sum *Summary, err error) {
 		return nil, err
 	}
 	defer func() { err = ex.release(lock, err) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	ex.stop = stop
 	if err := checkSelection(order, sel, ex.state); err != nil {
 		return nil, err
 	}
@@ -285,11 +311,12 @@ func (ex *execution) stateDone(name string) bool {
 
 func (r *Runner) finish(ctx context.Context, ex *execution, action string, start time.Time, order []Phase, results map[string]Outcome, failures []*PhaseError) (*Summary, error) {
 	sum := &Summary{Action: action, Phases: map[string]Outcome{}, State: r.Store.Location(), Extra: ex.extra}
-	interrupted := ctx.Err() != nil
+	lost := lockLost(ctx)
+	interrupted := ctx.Err() != nil && lost == nil
 	for _, p := range order {
 		o := results[p.Name()]
 		sum.Phases[p.Name()] = o
-		if o == OutcomeInterrupted {
+		if o == OutcomeInterrupted && lost == nil {
 			interrupted = true
 		}
 	}
@@ -301,6 +328,8 @@ func (r *Runner) finish(ctx context.Context, ex *execution, action string, start
 	}
 	var err error
 	switch {
+	case lost != nil:
+		sum.Outcome, err = OutcomeFailed, lost
 	case interrupted:
 		sum.Outcome, err = OutcomeInterrupted, ErrInterrupted
 	case len(failures) > 0:
@@ -313,9 +342,12 @@ func (r *Runner) finish(ctx context.Context, ex *execution, action string, start
 			}
 		}
 	}
-	ex.mu.Lock()
-	serr := ex.saveLocked(ctx)
-	ex.mu.Unlock()
+	var serr error
+	if lost == nil { // a run that lost its lock writes nothing more
+		ex.mu.Lock()
+		serr = ex.saveLocked(ctx)
+		ex.mu.Unlock()
+	}
 	switch {
 	case serr == nil:
 	case err == nil:
@@ -375,7 +407,7 @@ func (ex *execution) install(ctx context.Context, p Phase) (Outcome, error) {
 			}
 		})
 		var unsaved *SaveError
-		if rerr != nil && !errors.As(err, &unsaved) {
+		if rerr != nil && !errors.As(err, &unsaved) && !errors.Is(rerr, ErrLockLost) {
 			// The failure itself was not recorded: the run must say so, not carry on as
 			// if the state knew. (A failure that is a failed save is not repeated.)
 			o, err = OutcomeFailed, fmt.Errorf("%w; recording this failure in the state failed too: %w", err, rerr)

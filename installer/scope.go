@@ -49,7 +49,10 @@ func (s *Scope) PutFile(ctx context.Context, name string, data []byte) error {
 	if s.readOnly {
 		return fmt.Errorf("phase %s tried to write %s during a plan", s.phase, name)
 	}
-	return s.ex.store.PutFile(ctx, name, data)
+	if err := lockLost(ctx); err != nil {
+		return err
+	}
+	return s.ex.wrote(s.ex.store.PutFile(ctx, name, data))
 }
 
 // GetFile reads a side file (fs.ErrNotExist when absent).
@@ -62,7 +65,10 @@ func (s *Scope) DeleteFile(ctx context.Context, name string) error {
 	if s.readOnly {
 		return fmt.Errorf("phase %s tried to delete %s during a plan", s.phase, name)
 	}
-	return s.ex.store.DeleteFile(ctx, name)
+	if err := lockLost(ctx); err != nil {
+		return err
+	}
+	return s.ex.wrote(s.ex.store.DeleteFile(ctx, name))
 }
 
 // Publish adds a fact to the run's summary (console URL, kubeconfig path).

@@ -42,7 +42,15 @@ type LockInfo struct {
 	Host    string    `json:"host"`
 	Started time.Time `json:"started"`
 	Command string    `json:"command"`
+	// LastWrite is when the holder last wrote the state or a side file (remote locks,
+	// which are renewed at every write): a holder that wrote a minute ago is alive.
+	LastWrite time.Time `json:"lastWrite,omitzero"`
 }
+
+// ErrLockLost is returned by a store's writes once this run's lock was broken (`state
+// unlock --force`): another run may hold the state now, so this one must write nothing
+// more and stop. Backends wrap it with where and what to do.
+var ErrLockLost = errors.New("this run no longer holds the state lock")
 
 // CurrentHolder describes this process.
 func CurrentHolder(command string) LockInfo {
@@ -57,9 +65,13 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("state %s is locked by pid %d on %s (%q, started %s): wait for it to finish, or stop it; "+
+	last := ""
+	if !e.Holder.LastWrite.IsZero() {
+		last = ", last write " + e.Holder.LastWrite.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("state %s is locked by pid %d on %s (%q, started %s%s): wait for it to finish, or stop it; "+
 		"if that process is gone on a remote backend, run `rhoai-bootstrap state unlock --force`",
-		e.Location, e.Holder.PID, e.Holder.Host, e.Holder.Command, e.Holder.Started.Format(time.RFC3339))
+		e.Location, e.Holder.PID, e.Holder.Host, e.Holder.Command, e.Holder.Started.Format(time.RFC3339), last)
 }
 
 // LocalStore keeps state in a folder: state.json, state.lock and side files, all 0600.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -321,8 +322,9 @@ go over it.`,
 func newStateCommand(o *globalOptions) *cobra.Command {
 	st := &cobra.Command{Use: "state", Short: "Inspect the state"}
 	var force bool
+	var etag string
 	unlock := &cobra.Command{
-		Use:   "unlock -f FILE [--force]",
+		Use:   "unlock -f FILE [--force [--etag ETAG]]",
 		Short: "Show who holds the state lock; with --force, break a stale S3 lock",
 		Long: `unlock tells whether the state is locked, and by whom.
 
@@ -330,9 +332,12 @@ The local state's lock is a flock(2) that the kernel releases when its holder ex
 even by kill -9, so it is never stale and --force does nothing to it: stop the holder.
 
 An S3 lock (--state s3://…) outlives a CI runner that died; it is never broken
-silently. When you know its holder is gone, --force removes it. If the holder was alive
-after all, its next state save fails (the state is written with If-Match on the
-version it read) instead of overwriting the newer state.`,
+silently. unlock shows its holder, when the holder last wrote (a live run renews the
+lock at every write) and the lock's ETag. When you know the holder is gone, --force
+deletes the lock on the condition that it is still that version: --etag ETAG breaks
+exactly the lock you looked at, else the one read now. If the holder was alive after
+all, its next write of any kind fails and it stops without writing (the lock's ETag is
+its fencing token) instead of overwriting the state of the run that takes over.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, store, err := o.store(cmd.Context())
@@ -340,18 +345,11 @@ version it read) instead of overwriting the newer state.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if remote, ok := store.(*s3store.Store); ok && force {
-				held, err := remote.ForceUnlock(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if held == nil {
-					fmt.Fprintf(out, "%s is not locked\n", store.Location())
-					return nil
-				}
-				fmt.Fprintf(out, "broke the lock on %s held by pid %d on %s (%q, started %s)\n",
-					store.Location(), held.PID, held.Host, held.Command, held.Started.Format(time.RFC3339))
-				return nil
+			if remote, ok := store.(*s3store.Store); ok {
+				return unlockRemote(cmd.Context(), out, remote, force, etag)
+			}
+			if etag != "" {
+				return &exitError{code: ExitConfig, err: errors.New("--etag: only for an S3 state (--state s3://bucket/prefix)")}
 			}
 			u, err := store.Lock(cmd.Context(), installer.CurrentHolder("state unlock"))
 			if err != nil {
@@ -365,6 +363,45 @@ version it read) instead of overwriting the newer state.`,
 		},
 	}
 	unlock.Flags().BoolVar(&force, "force", false, "break an S3 lock whose holder is gone")
+	unlock.Flags().StringVar(&etag, "etag", "", "with --force: break the lock only if it is still this version (as unlock showed it)")
 	st.AddCommand(unlock)
 	return st
+}
+
+// unlockRemote shows an S3 lock and, with force, breaks it (see `state unlock --help`).
+func unlockRemote(ctx context.Context, out io.Writer, store *s3store.Store, force bool, etag string) error {
+	if etag != "" && !force {
+		return &exitError{code: ExitConfig, err: errors.New("--etag goes with --force")}
+	}
+	describe := func(h *s3store.Held) string {
+		last := "never"
+		if !h.LastWrite.IsZero() {
+			last = h.LastWrite.Format(time.RFC3339)
+		}
+		return fmt.Sprintf("pid %d on %s (%q, started %s, last write %s; lock ETag %s)",
+			h.PID, h.Host, h.Command, h.Started.Format(time.RFC3339), last, h.ETag)
+	}
+	if !force {
+		held, err := store.Current(ctx)
+		if err != nil {
+			return err
+		}
+		if held == nil {
+			fmt.Fprintf(out, "%s is not locked\n", store.Location())
+			return nil
+		}
+		fmt.Fprintf(out, "%s is locked by %s\n", store.Location(), describe(held))
+		fmt.Fprintf(out, "if that run is gone: rhoai-bootstrap state unlock --force --etag '%s' (with the same -f and --state)\n", held.ETag)
+		return &exitError{code: ExitLocked, err: &installer.LockedError{Location: store.Location(), Holder: held.LockInfo}}
+	}
+	held, err := store.ForceUnlock(ctx, etag)
+	if err != nil {
+		return &exitError{code: ExitLocked, err: err}
+	}
+	if held == nil {
+		fmt.Fprintf(out, "%s is not locked\n", store.Location())
+		return nil
+	}
+	fmt.Fprintf(out, "broke the lock on %s held by %s\n", store.Location(), describe(held))
+	return nil
 }

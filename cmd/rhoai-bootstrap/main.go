@@ -25,7 +25,7 @@ const (
 	ExitOK          = 0
 	ExitFailed      = 1 // a phase failed; the same command resumes
 	ExitConfig      = 2 // invalid cluster file or command line; nothing was changed
-	ExitLocked      = 3 // another run holds the state lock
+	ExitLocked      = 3 // another run holds the state lock (or took it from this one)
 	ExitInterrupted = 4 // Ctrl-C / SIGTERM; state saved, the same command resumes
 )
 
@@ -52,7 +52,7 @@ func codeOf(err error) int {
 		return ee.code
 	case errors.As(err, &inv):
 		return ExitConfig
-	case errors.As(err, &le):
+	case errors.As(err, &le), errors.Is(err, installer.ErrLockLost):
 		return ExitLocked
 	case errors.Is(err, installer.ErrInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted

@@ -4,15 +4,31 @@
 // Layout under s3://bucket/prefix:
 //
 //	prefix/state.json      the state (installer.State)
-//	prefix/state.lock      the lock: who holds it, since when
+//	prefix/state.lock      the lock: who holds it, since when, when it last wrote
 //	prefix/files/<name>    side files: metadata.json, the kubeconfig, the ACME account key …
 //
-// Locking uses S3's conditional writes: the lock is created with If-None-Match: *, so of
-// two jobs exactly one gets it; the other is told who holds it. A lock whose holder died
-// stays until someone runs `rhoai-bootstrap state unlock --force` — never broken
-// silently. The state itself is written with If-Match on the ETag this process last read
-// or wrote: if the lock was broken and another run wrote the state meanwhile, our next
-// save fails instead of overwriting it.
+// Locking uses S3's conditional requests (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html):
+// the lock is created with If-None-Match: *, so of two jobs exactly one gets it; the other
+// is told who holds it. A lock whose holder died stays until someone runs `rhoai-bootstrap
+// state unlock --force`, which deletes it with If-Match on the ETag it read and showed —
+// never broken silently, and not at all if the holder renewed it meanwhile.
+//
+// Fencing. A holder that was thought dead may be alive; once its lock was broken it must
+// not write again. The lock's ETag is the fencing token: every write — the state, a side
+// file, a side file's removal — first renews the lock (rewrites it with the time of the
+// write) with If-Match on the ETag this run last gave it. A broken lock (deleted, or
+// replaced by another run's) fails that renewal, and the write is not made: the store
+// returns installer.ErrLockLost and the runner stops. The write itself is conditional
+// too, on the object's ETag as this run last read or wrote it (If-None-Match: * when it
+// had none), so it never replaces a version written by anyone else. Every object written
+// carries the writing lock's ID in its metadata (x-amz-meta-rhoai-bootstrap-lock).
+//
+// What remains: S3 has no transaction over two objects, so between a renewal and the
+// write that follows it (two requests, milliseconds apart) the lock can be broken and
+// another run can start. Such a late write still never replaces anything that other run
+// wrote (its own condition fails); it can land on an object the other run only read. On
+// AWS each conditional request is atomic; moto (5.2.1, the test bed) checks the
+// condition and then writes without a lock of its own, which a test cannot tell apart.
 //
 // With a KMS key set, every object is written with SSE-KMS under that key.
 package s3store
@@ -31,6 +47,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -44,6 +61,9 @@ const (
 	stateObject = "state.json"
 	lockObject  = "state.lock"
 	filesDir    = "files/"
+	// LockMetadata is the user metadata key (x-amz-meta-…) naming the lock under which
+	// an object was written.
+	LockMetadata = "rhoai-bootstrap-lock"
 )
 
 // API is the part of the S3 client the store uses.
@@ -61,11 +81,18 @@ type Store struct {
 	prefix string // without a trailing slash; may be empty
 	kmsKey string
 
-	mu sync.Mutex
-	// etag is the state object's ETag as this process last read or wrote it; known says
-	// whether we have looked at all (absent: etag "").
-	etag  string
-	known bool
+	// wmu makes each write (renewal of the lock, then the write) one step: two at once
+	// would each renew on an ETag the other just replaced.
+	wmu sync.Mutex
+	mu  sync.Mutex // guards what follows
+	// etags are objects' ETags as this process last read or wrote them; "" means it
+	// saw no object. Absent: not looked at yet.
+	etags map[string]string
+	// lock is this run's lock while it holds it; lockETag its current version.
+	lock     *lockRecord
+	lockETag string
+	// lost is set once a renewal failed: every later write fails the same way.
+	lost error
 }
 
 // Parse splits s3://bucket/prefix.
@@ -87,20 +114,24 @@ func New(api API, location, kmsKey string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{api: api, bucket: bucket, prefix: prefix, kmsKey: kmsKey}, nil
+	return &Store{api: api, bucket: bucket, prefix: prefix, kmsKey: kmsKey, etags: map[string]string{}}, nil
 }
 
 func (s *Store) key(name string) string { return path.Join(s.prefix, name) }
 
-// Location implements installer.Store.
-func (s *Store) Location() string { return "s3://" + s.bucket + "/" + s.key(stateObject) }
+func (s *Store) url(name string) string { return "s3://" + s.bucket + "/" + s.key(name) }
 
-func (s *Store) put(ctx context.Context, name string, body []byte, mod func(*s3.PutObjectInput)) (*s3.PutObjectOutput, error) {
+// Location implements installer.Store.
+func (s *Store) Location() string { return s.url(stateObject) }
+
+// put writes an object, tagged with the lock it is written under.
+func (s *Store) put(ctx context.Context, name string, body []byte, lockID string, mod func(*s3.PutObjectInput)) (*s3.PutObjectOutput, error) {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(s.key(name)),
 		Body:        bytes.NewReader(body),
 		ContentType: aws.String("application/octet-stream"),
+		Metadata:    map[string]string{LockMetadata: lockID},
 	}
 	if s.kmsKey != "" {
 		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
@@ -119,12 +150,12 @@ func (s *Store) get(ctx context.Context, name string) ([]byte, string, error) {
 		if notFound(err) {
 			return nil, "", fs.ErrNotExist
 		}
-		return nil, "", fmt.Errorf("reading s3://%s/%s: %w", s.bucket, s.key(name), err)
+		return nil, "", fmt.Errorf("reading %s: %w", s.url(name), err)
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading s3://%s/%s: %w", s.bucket, s.key(name), err)
+		return nil, "", fmt.Errorf("reading %s: %w", s.url(name), err)
 	}
 	return b, aws.ToString(out.ETag), nil
 }
@@ -139,9 +170,9 @@ func notFound(err error) bool {
 	return errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound")
 }
 
-// preconditionFailed reports a lost conditional write (412, or 409 when two conditional
-// writes to one key race).
-func preconditionFailed(err error) bool {
+// conditionFailed reports a lost conditional request: 412, or 409 when two conditional
+// writes to one key race ("ConditionalRequestConflict", PutObject's If-Match docs).
+func conditionFailed(err error) bool {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		return false
@@ -152,6 +183,9 @@ func preconditionFailed(err error) bool {
 	}
 	return false
 }
+
+// sameETag compares ETags with or without their quotes.
+func sameETag(a, b string) bool { return strings.Trim(a, `"`) == strings.Trim(b, `"`) }
 
 // lockRecord is the lock object's content.
 type lockRecord struct {
@@ -166,17 +200,21 @@ func (s *Store) Lock(ctx context.Context, holder installer.LockInfo) (installer.
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	rec := lockRecord{LockInfo: holder, ID: hex.EncodeToString(id)}
+	rec := &lockRecord{LockInfo: holder, ID: hex.EncodeToString(id)}
+	rec.LastWrite = holder.Started
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.put(ctx, lockObject, b, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+	out, err := s.put(ctx, lockObject, b, rec.ID, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
 	if err == nil {
-		return &unlocker{s: s, id: rec.ID}, nil
+		s.mu.Lock()
+		s.lock, s.lockETag, s.lost = rec, aws.ToString(out.ETag), nil
+		s.mu.Unlock()
+		return &unlocker{s: s}, nil
 	}
-	if !preconditionFailed(err) {
-		return nil, fmt.Errorf("taking the lock s3://%s/%s: %w", s.bucket, s.key(lockObject), err)
+	if !conditionFailed(err) {
+		return nil, fmt.Errorf("taking the lock %s: %w", s.url(lockObject), err)
 	}
 	held, herr := s.Holder(ctx)
 	if herr != nil {
@@ -188,9 +226,16 @@ func (s *Store) Lock(ctx context.Context, holder installer.LockInfo) (installer.
 	return nil, &installer.LockedError{Location: s.Location(), Holder: *held}
 }
 
-// Holder returns who holds the lock, or nil when nobody does.
-func (s *Store) Holder(ctx context.Context) (*installer.LockInfo, error) {
-	b, _, err := s.get(ctx, lockObject)
+// Held is a lock as `state unlock` shows it.
+type Held struct {
+	installer.LockInfo
+	// ETag is the lock object's version: `state unlock --force` breaks exactly this one.
+	ETag string
+}
+
+// Current returns the lock as it is now, or nil when nobody holds it.
+func (s *Store) Current(ctx context.Context) (*Held, error) {
+	b, etag, err := s.get(ctx, lockObject)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -199,103 +244,212 @@ func (s *Store) Holder(ctx context.Context) (*installer.LockInfo, error) {
 	}
 	var rec lockRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return &installer.LockInfo{Command: "(unreadable lock: " + err.Error() + ")"}, nil
+		return &Held{LockInfo: installer.LockInfo{Command: "(unreadable lock: " + err.Error() + ")"}, ETag: etag}, nil
 	}
-	return &rec.LockInfo, nil
+	return &Held{LockInfo: rec.LockInfo, ETag: etag}, nil
 }
 
-// ForceUnlock removes the lock whoever holds it and returns who did. Only for a holder
-// that is known to be gone (`state unlock --force`): a live holder's next state save then
-// fails rather than overwriting a newer state.
-func (s *Store) ForceUnlock(ctx context.Context) (*installer.LockInfo, error) {
-	held, err := s.Holder(ctx)
-	if err != nil || held == nil {
-		return held, err
-	}
-	if _, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(lockObject))}); err != nil {
-		return nil, fmt.Errorf("removing the lock s3://%s/%s: %w", s.bucket, s.key(lockObject), err)
-	}
-	return held, nil
-}
-
-type unlocker struct {
-	s  *Store
-	id string
-}
-
-// Unlock removes the lock if it is still ours: after a forced unlock another run may
-// hold a new one, which must stay.
-func (u *unlocker) Unlock() error {
-	ctx := context.Background()
-	b, _, err := u.s.get(ctx, lockObject)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var rec lockRecord
-	if json.Unmarshal(b, &rec) == nil && rec.ID != u.id {
-		return nil
-	}
-	_, err = u.s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(u.s.key(lockObject))})
-	if err != nil {
-		return fmt.Errorf("releasing the lock s3://%s/%s: %w", u.s.bucket, u.s.key(lockObject), err)
-	}
-	return nil
-}
-
-// Load implements installer.Store.
-func (s *Store) Load(ctx context.Context) (*installer.State, error) {
-	b, etag, err := s.get(ctx, stateObject)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if errors.Is(err, fs.ErrNotExist) {
-		s.etag, s.known = "", true
-		return nil, nil
-	}
-	if err != nil {
+// Holder returns who holds the lock, or nil when nobody does.
+func (s *Store) Holder(ctx context.Context) (*installer.LockInfo, error) {
+	h, err := s.Current(ctx)
+	if h == nil || err != nil {
 		return nil, err
 	}
-	s.etag, s.known = etag, true
-	return installer.DecodeState(b, s.Location())
+	return &h.LockInfo, nil
 }
 
-// Save implements installer.Store: a conditional write on the ETag last seen.
-func (s *Store) Save(ctx context.Context, st *installer.State) error {
-	b, err := installer.EncodeState(st)
+// ForceUnlock removes the lock and returns what it removed (nil: there was none). Only
+// for a holder known to be gone (`state unlock --force`). The delete is conditional on
+// the lock's ETag — etag when given (as `state unlock` showed it), else the one just
+// read and returned — so a lock its holder renewed meanwhile (it wrote: it is alive), or
+// one another run took since, is left alone with an error saying so. A holder that was
+// alive after all stops at its next write (see the package documentation).
+func (s *Store) ForceUnlock(ctx context.Context, etag string) (*Held, error) {
+	cur, err := s.Current(ctx)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	if etag != "" && !sameETag(etag, cur.ETag) {
+		return nil, fmt.Errorf("not breaking the lock %s: it is no longer version %s but %s, held by pid %d on %s (last write %s): its holder is alive, or another run took it; look again with `rhoai-bootstrap state unlock`",
+			s.url(lockObject), etag, cur.ETag, cur.PID, cur.Host, cur.LastWrite.Format(time.RFC3339))
+	}
+	_, err = s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(lockObject)), IfMatch: aws.String(cur.ETag)})
+	switch {
+	case err == nil:
+		return cur, nil
+	case conditionFailed(err):
+		return nil, fmt.Errorf("not breaking the lock %s: it changed while being broken (its holder wrote just now, so it is alive, or another run took it); look again with `rhoai-bootstrap state unlock`", s.url(lockObject))
+	case notFound(err):
+		return nil, nil // released meanwhile
+	}
+	return nil, fmt.Errorf("removing the lock %s: %w", s.url(lockObject), err)
+}
+
+type unlocker struct{ s *Store }
+
+// Unlock removes the lock if it is still ours (If-Match on the ETag we gave it): after a
+// forced unlock another run may hold a new one, which must stay.
+func (u *unlocker) Unlock() error {
+	s := u.s
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	rec, etag, lost := s.lock, s.lockETag, s.lost
+	s.lock = nil
+	s.mu.Unlock()
+	if rec == nil || lost != nil {
+		return nil
+	}
+	_, err := s.api.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(lockObject)), IfMatch: aws.String(etag)})
+	if err == nil || conditionFailed(err) || notFound(err) {
+		return nil // released, or not ours any more
+	}
+	return fmt.Errorf("releasing the lock %s: %w", s.url(lockObject), err)
+}
+
+// renew rewrites our lock with the time of a write, on the condition that it is still
+// the version we gave it: the fence every write passes first. Called with wmu held.
+func (s *Store) renew(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	rec, etag, lost := s.lock, s.lockETag, s.lost
+	s.mu.Unlock()
+	if lost != nil {
+		return "", lost
+	}
+	if rec == nil {
+		return "", fmt.Errorf("writing to %s without holding its lock (a bug; please report it)", s.Location())
+	}
+	next := *rec
+	next.LastWrite = time.Now().UTC()
+	b, err := json.Marshal(next)
+	if err != nil {
+		return "", err
+	}
+	out, err := s.put(ctx, lockObject, b, rec.ID, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(etag) })
+	if conditionFailed(err) || notFound(err) {
+		lost := fmt.Errorf("%w: %s was broken (`state unlock --force`) or taken by another run since this one took it at %s; this run stops and writes nothing more — if another run took over, let it finish",
+			installer.ErrLockLost, s.url(lockObject), rec.Started.Format(time.RFC3339))
+		s.mu.Lock()
+		s.lost = lost
+		s.mu.Unlock()
+		return "", lost
+	}
+	if err != nil {
+		return "", fmt.Errorf("renewing the lock %s before a write: %w", s.url(lockObject), err)
+	}
+	s.mu.Lock()
+	s.lock, s.lockETag = &next, aws.ToString(out.ETag)
+	s.mu.Unlock()
+	return rec.ID, nil
+}
+
+// precondition returns what name is expected to be: its ETag, or "" for no object. An
+// object this run has not looked at yet is looked at now.
+func (s *Store) precondition(ctx context.Context, name string) (string, error) {
+	s.mu.Lock()
+	etag, ok := s.etags[name]
+	s.mu.Unlock()
+	if ok {
+		return etag, nil
+	}
+	head, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
+	switch {
+	case err == nil:
+		return aws.ToString(head.ETag), nil
+	case notFound(err):
+		return "", nil
+	}
+	return "", fmt.Errorf("reading %s: %w", s.url(name), err)
+}
+
+func (s *Store) seen(name, etag string) {
+	s.mu.Lock()
+	s.etags[name] = etag
+	s.mu.Unlock()
+}
+
+// changed is the error of a write whose object another run changed since this one saw it.
+func (s *Store) changed(name string) error {
+	return fmt.Errorf("not writing %s: another run changed it since this one read it (was the lock broken with `state unlock --force` while this run was alive?): stop this run and start it again", s.url(name))
+}
+
+// write renews the lock, then writes name on the condition that it is as this run last
+// saw it.
+func (s *Store) write(ctx context.Context, name string, body []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	id, err := s.renew(ctx)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.known {
-		head, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(stateObject))})
-		switch {
-		case err == nil:
-			s.etag = aws.ToString(head.ETag)
-		case notFound(err):
-			s.etag = ""
-		default:
-			return fmt.Errorf("reading %s: %w", s.Location(), err)
-		}
-		s.known = true
+	etag, err := s.precondition(ctx, name)
+	if err != nil {
+		return err
 	}
-	etag := s.etag
-	out, err := s.put(ctx, stateObject, b, func(in *s3.PutObjectInput) {
+	out, err := s.put(ctx, name, body, id, func(in *s3.PutObjectInput) {
 		if etag == "" {
 			in.IfNoneMatch = aws.String("*")
 		} else {
 			in.IfMatch = aws.String(etag)
 		}
 	})
-	if preconditionFailed(err) {
-		return fmt.Errorf("saving %s: another run changed it since this one read it (was the lock broken with `state unlock --force` while this run was alive?): stop this run and start it again", s.Location())
+	if conditionFailed(err) || (etag != "" && notFound(err)) {
+		return s.changed(name)
 	}
 	if err != nil {
-		return fmt.Errorf("saving %s: %w", s.Location(), err)
+		return fmt.Errorf("writing %s: %w", s.url(name), err)
 	}
-	s.etag = aws.ToString(out.ETag)
+	s.seen(name, aws.ToString(out.ETag))
+	return nil
+}
+
+// remove renews the lock, then deletes name on the condition that it is as this run
+// last saw it. An object that is not there is not an error.
+func (s *Store) remove(ctx context.Context, name string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.renew(ctx); err != nil {
+		return err
+	}
+	etag, err := s.precondition(ctx, name)
+	if err != nil || etag == "" {
+		return err
+	}
+	_, err = s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name)), IfMatch: aws.String(etag)})
+	switch {
+	case err == nil:
+	case conditionFailed(err):
+		return s.changed(name)
+	case !notFound(err):
+		return fmt.Errorf("removing %s: %w", s.url(name), err)
+	}
+	s.seen(name, "")
+	return nil
+}
+
+// Load implements installer.Store.
+func (s *Store) Load(ctx context.Context) (*installer.State, error) {
+	b, etag, err := s.get(ctx, stateObject)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.seen(stateObject, "")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.seen(stateObject, etag)
+	return installer.DecodeState(b, s.Location())
+}
+
+// Save implements installer.Store: fenced, and conditional on the state last seen.
+func (s *Store) Save(ctx context.Context, st *installer.State) error {
+	b, err := installer.EncodeState(st)
+	if err != nil {
+		return err
+	}
+	if err := s.write(ctx, stateObject, b); err != nil {
+		return fmt.Errorf("saving the state: %w", err)
+	}
 	return nil
 }
 
@@ -306,14 +460,14 @@ func fileName(name string) (string, error) {
 	return filesDir + name, nil
 }
 
-// PutFile implements installer.Store.
+// PutFile implements installer.Store: fenced, and conditional on the file last seen.
 func (s *Store) PutFile(ctx context.Context, name string, data []byte) error {
 	n, err := fileName(name)
 	if err != nil {
 		return err
 	}
-	if _, err := s.put(ctx, n, data, nil); err != nil {
-		return fmt.Errorf("saving %s to s3://%s/%s: %w", name, s.bucket, s.key(n), err)
+	if err := s.write(ctx, n, data); err != nil {
+		return fmt.Errorf("saving %s: %w", name, err)
 	}
 	return nil
 }
@@ -324,18 +478,24 @@ func (s *Store) GetFile(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := s.get(ctx, n)
+	b, etag, err := s.get(ctx, n)
+	switch {
+	case err == nil:
+		s.seen(n, etag)
+	case errors.Is(err, fs.ErrNotExist):
+		s.seen(n, "")
+	}
 	return b, err
 }
 
-// DeleteFile implements installer.Store.
+// DeleteFile implements installer.Store: fenced, and conditional on the file last seen.
 func (s *Store) DeleteFile(ctx context.Context, name string) error {
 	n, err := fileName(name)
 	if err != nil {
 		return err
 	}
-	if _, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(n))}); err != nil && !notFound(err) {
-		return fmt.Errorf("removing s3://%s/%s: %w", s.bucket, s.key(n), err)
+	if err := s.remove(ctx, n); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func TestStaleLockIsBrokenOnlyOnPurpose(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "gone-runner", le.Holder.Host)
 
-	held, err := next.ForceUnlock(ctx)
+	held, err := next.ForceUnlock(ctx, "")
 	require.NoError(t, err)
 	require.NotNil(t, held)
 	assert.Equal(t, "gone-runner", held.Host)
@@ -127,9 +127,13 @@ func TestStaleLockIsBrokenOnlyOnPurpose(t *testing.T) {
 	st.Cluster = "c2"
 	require.NoError(t, next.Save(ctx, st))
 
-	// The "dead" run was alive after all.
+	// The "dead" run was alive after all: its write is refused, the state stays next's.
 	err = dead.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "stale"})
-	require.ErrorContains(t, err, "another run changed it")
+	require.ErrorIs(t, err, installer.ErrLockLost)
+	assert.ErrorContains(t, err, "this run stops and writes nothing more")
+	st, err = newStore(t, "stale").Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "c2", st.Cluster)
 	require.NoError(t, deadLock.Unlock(), "not ours any more: left alone")
 	h, err := next.Holder(ctx)
 	require.NoError(t, err)
@@ -148,6 +152,10 @@ func TestStateAndFilesTravel(t *testing.T) {
 	st, err := s.Load(ctx)
 	require.NoError(t, err)
 	assert.Nil(t, st)
+	require.ErrorContains(t, s.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "dev"}), "without holding its lock")
+	u, err := s.Lock(ctx, installer.CurrentHolder("travel"))
+	require.NoError(t, err)
+	defer u.Unlock()
 	require.NoError(t, s.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "dev"}))
 	require.NoError(t, s.PutFile(ctx, "acme/account.key", []byte("key")))
 	require.NoError(t, s.PutFile(ctx, "metadata.json", []byte(`{"infraID":"dev-x"}`)))
@@ -160,6 +168,10 @@ func TestStateAndFilesTravel(t *testing.T) {
 	b, err := other.GetFile(ctx, "metadata.json")
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"infraID":"dev-x"}`, string(b))
+	require.NoError(t, u.Unlock())
+	ou, err := other.Lock(ctx, installer.CurrentHolder("other machine"))
+	require.NoError(t, err)
+	defer ou.Unlock()
 	require.NoError(t, other.DeleteFile(ctx, "acme/account.key"))
 	_, err = s.GetFile(ctx, "acme/account.key")
 	assert.ErrorIs(t, err, fs.ErrNotExist)
@@ -180,3 +192,125 @@ func TestStateAndFilesTravel(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// lockOf is the lock ID an object version was written under (its metadata).
+func lockOf(t *testing.T, key string) string {
+	t.Helper()
+	head, err := client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("ci-state"), Key: aws.String(key)})
+	require.NoError(t, err)
+	return head.Metadata[s3store.LockMetadata]
+}
+
+// A run whose lock was broken stops at its next write of any kind — state, side file,
+// removal — and none of them lands, before or after another run took over.
+func TestBrokenLockFencesEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	a := newStore(t, "fenced")
+	_, err := a.Load(ctx)
+	require.NoError(t, err)
+	ua, err := a.Lock(ctx, installer.LockInfo{PID: 1, Host: "runner-a", Command: "install", Started: time.Now().UTC()})
+	require.NoError(t, err)
+	require.NoError(t, a.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "a"}))
+	require.NoError(t, a.PutFile(ctx, "metadata.json", []byte("a's")))
+	require.NoError(t, a.PutFile(ctx, "auth/kubeconfig", []byte("a's")))
+	aLock := lockOf(t, "fenced/state.lock")
+	require.NotEmpty(t, aLock)
+	assert.Equal(t, aLock, lockOf(t, "fenced/files/metadata.json"), "objects carry the lock they were written under")
+	h, err := a.Holder(ctx)
+	require.NoError(t, err)
+	assert.False(t, h.LastWrite.IsZero(), "writes renew the lock with their time")
+
+	// Broken, nobody took over yet: every kind of write is refused, and stays refused.
+	op := newStore(t, "fenced")
+	held, err := op.ForceUnlock(ctx, "")
+	require.NoError(t, err)
+	require.NotNil(t, held)
+	for _, write := range []func() error{
+		func() error { return a.PutFile(ctx, "metadata.json", []byte("late")) },
+		func() error { return a.DeleteFile(ctx, "auth/kubeconfig") },
+		func() error { return a.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "late"}) },
+	} {
+		require.ErrorIs(t, write(), installer.ErrLockLost)
+	}
+	b, err := op.GetFile(ctx, "auth/kubeconfig")
+	require.NoError(t, err, "the refused removal removed nothing")
+	assert.Equal(t, "a's", string(b))
+
+	// B takes over and writes; A still writes nothing, and its release leaves B's lock.
+	bs := newStore(t, "fenced")
+	ub, err := bs.Lock(ctx, installer.LockInfo{PID: 2, Host: "runner-b", Command: "install", Started: time.Now().UTC()})
+	require.NoError(t, err)
+	_, err = bs.Load(ctx)
+	require.NoError(t, err)
+	require.NoError(t, bs.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "b"}))
+	require.NoError(t, bs.PutFile(ctx, "metadata.json", []byte("b's")))
+	bLock := lockOf(t, "fenced/state.lock")
+	require.ErrorIs(t, a.PutFile(ctx, "metadata.json", []byte("late")), installer.ErrLockLost)
+	require.ErrorIs(t, a.Save(ctx, &installer.State{Version: installer.StateVersion, Cluster: "late"}), installer.ErrLockLost)
+	require.NoError(t, ua.Unlock())
+	assert.Equal(t, bLock, lockOf(t, "fenced/state.lock"), "B keeps its lock")
+	assert.Equal(t, bLock, lockOf(t, "fenced/state.json"))
+	assert.Equal(t, bLock, lockOf(t, "fenced/files/metadata.json"))
+	st, err := newStore(t, "fenced").Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "b", st.Cluster)
+	require.NoError(t, ub.Unlock())
+	h, err = bs.Holder(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, h)
+}
+
+// `state unlock --force` breaks only the lock version it showed: a holder that wrote
+// since (it renewed its lock, so it is alive) keeps it.
+func TestForceUnlockBreaksOnlyTheVersionShown(t *testing.T) {
+	ctx := context.Background()
+	a := newStore(t, "shown")
+	_, err := a.Load(ctx)
+	require.NoError(t, err)
+	ua, err := a.Lock(ctx, installer.CurrentHolder("install"))
+	require.NoError(t, err)
+	op := newStore(t, "shown")
+	shown, err := op.Current(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, shown)
+	require.NoError(t, a.PutFile(ctx, "acme/account.key", []byte("k"))) // alive: it renewed its lock
+
+	_, err = op.ForceUnlock(ctx, shown.ETag)
+	require.ErrorContains(t, err, "it is no longer version")
+	require.NoError(t, a.PutFile(ctx, "acme/account.key", []byte("k2")), "the holder goes on")
+	now, err := op.Current(ctx)
+	require.NoError(t, err)
+	held, err := op.ForceUnlock(ctx, strings.Trim(now.ETag, `"`)) // quotes or not
+	require.NoError(t, err)
+	require.NotNil(t, held)
+	require.ErrorIs(t, a.PutFile(ctx, "acme/account.key", []byte("k3")), installer.ErrLockLost)
+	require.NoError(t, ua.Unlock())
+	held, err = op.ForceUnlock(ctx, "")
+	require.NoError(t, err)
+	assert.Nil(t, held, "nothing left to break")
+}
+
+// A side file changed behind this run's back (another run, a person) is not overwritten.
+func TestSideFileWritesAreConditional(t *testing.T) {
+	ctx := context.Background()
+	a := newStore(t, "conditional")
+	_, err := a.Load(ctx)
+	require.NoError(t, err)
+	ua, err := a.Lock(ctx, installer.CurrentHolder("install"))
+	require.NoError(t, err)
+	defer ua.Unlock()
+	require.NoError(t, a.PutFile(ctx, "auth/kubeconfig", []byte("v1")))
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ci-state"), Key: aws.String("conditional/files/auth/kubeconfig"), Body: stringsReader("edited")})
+	require.NoError(t, err)
+	require.ErrorContains(t, a.PutFile(ctx, "auth/kubeconfig", []byte("v2")), "another run changed it")
+	require.ErrorContains(t, a.DeleteFile(ctx, "auth/kubeconfig"), "another run changed it")
+	b, err := a.GetFile(ctx, "auth/kubeconfig")
+	require.NoError(t, err)
+	assert.Equal(t, "edited", string(b))
+	require.NoError(t, a.PutFile(ctx, "auth/kubeconfig", []byte("v3")), "once read, it may be replaced")
+	// A file this run never looked at is looked at (HEAD) first, then replaced on that version.
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ci-state"), Key: aws.String("conditional/files/new"), Body: stringsReader("someone's")})
+	require.NoError(t, err)
+	require.NoError(t, a.PutFile(ctx, "new", []byte("ours")))
+	require.NoError(t, a.DeleteFile(ctx, "new"))
+}

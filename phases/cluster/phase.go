@@ -351,7 +351,11 @@ func (p *phase) run(ctx context.Context, s *installer.Scope, args ...string) err
 		prog.BootstrapDestroyed = true
 	}
 	if serr := save(ctx, s, func(r *Record) { r.Progress, r.InstallerPID = &prog, 0 }); serr != nil {
-		return errors.Join(err, fmt.Errorf("recording the installer's exit: %w", serr))
+		// Not wrapping err: its exit code must not drive a recreate the state cannot record.
+		if err == nil {
+			return fmt.Errorf("recording the installer's exit: %w", serr)
+		}
+		return fmt.Errorf("%v; recording the installer's exit: %w", err, serr)
 	}
 	return err
 }
