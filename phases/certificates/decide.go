@@ -65,6 +65,119 @@ func Decide(now time.Time, want []string, cur *Installed, ari *Window) Decision 
 	return Decision{Reason: "reuse, due in " + human(due.Sub(now)), DueAt: due}
 }
 
+// Step is what the phase does about the certificate.
+type Step string
+
+// Steps.
+const (
+	// StepReuse keeps the served certificate.
+	StepReuse Step = "reuse"
+	// StepOrder orders a certificate: none usable is served (none, other names, expired,
+	// not from the configured CA).
+	StepOrder Step = "order"
+	// StepRenew orders a successor of our own certificate: it is due, or --force.
+	StepRenew Step = "renew"
+	// StepInstallSaved installs the certificate an interrupted run ordered and saved
+	// (acme/pending.pem) instead of ordering again.
+	StepInstallSaved Step = "install-saved"
+)
+
+// Facts are what the phase observed — the cluster's TLS secret, the saved certificate,
+// the ledger, the ACME server's renewal information — reduced to what the decision needs.
+// Gathering them is I/O (observe); deciding from them is Choose, which is pure.
+type Facts struct {
+	Now time.Time
+	// Names are the names the certificate must carry; Directory the ACME server's URL.
+	Names     []string
+	Directory string
+	Ledger    Ledger
+	// Served is the leaf of the certificate in our TLS secret (nil: none, or unreadable).
+	Served *x509.Certificate
+	// ServedVerifies: its chain verifies up to the configured CA's roots.
+	ServedVerifies bool
+	// ServedSignedByIssuer: its signature checks against the first issuer in its chain
+	// (what is left to check for a server whose roots we do not hold).
+	ServedSignedByIssuer bool
+	// SavedFile: acme/pending.pem exists; Saved is its leaf (nil: unreadable).
+	SavedFile bool
+	Saved     *x509.Certificate
+	// RenewalWindow is the ACME server's renewal information for Served (nil: none
+	// offered, or not asked: see NeedsRenewalInfo).
+	RenewalWindow *Window
+	// Force is `certificates renew --force`, not yet done in this process.
+	Force bool
+}
+
+// Choice is what Choose decided.
+type Choice struct {
+	Step   Step
+	Reason string
+	// Decision is Decide's verdict on the served certificate.
+	Decision Decision
+	// DropSaved: the saved certificate is of no use (unreadable, other names, expired,
+	// from another server, or installed already): its file is removed.
+	DropSaved bool
+}
+
+// installed is the served certificate as Decide sees it. It comes "from the configured
+// CA" when its chain verifies up to that CA's roots, or — for a server whose roots we do
+// not hold — when the ledger says we ordered this serial from this server and its
+// signature checks against its issuer.
+func (f Facts) installed() *Installed {
+	if f.Served == nil {
+		return nil
+	}
+	ok := f.ServedVerifies || (f.Ledger.has(serialOf(f.Served), f.Directory) && f.ServedSignedByIssuer)
+	return &Installed{Leaf: f.Served, ChainsToCA: ok}
+}
+
+// NeedsRenewalInfo reports whether the ACME server's renewal information could change
+// the decision: only for a served certificate of ours that is otherwise fine.
+func (f Facts) NeedsRenewalInfo() bool {
+	cur := f.installed()
+	return cur != nil && cur.ChainsToCA && SameNames(cur.Leaf.DNSNames, f.Names) && f.Now.Before(cur.Leaf.NotAfter)
+}
+
+// savedUsable reports whether the saved certificate is to be installed: ours (the ledger
+// does not place it at another server; one it does not know at all is from a run killed
+// between saving and recording it), for these names, not expired, not installed yet.
+func (f Facts) savedUsable() bool {
+	s := f.Saved
+	switch {
+	case s == nil, !SameNames(s.DNSNames, f.Names), !f.Now.Before(s.NotAfter), f.Ledger.fromOtherServer(serialOf(s), f.Directory):
+		return false
+	case f.Served != nil && serialOf(f.Served) == serialOf(s):
+		return false // installed already; the run died before tidying up
+	}
+	return true
+}
+
+// Choose decides between reusing the served certificate, installing the one an
+// interrupted run saved, ordering and renewing, from facts alone. In order:
+//   - a usable saved certificate is installed: it was paid for with an order;
+//   - else Decide's verdict on the served one: order when none usable is served, renew
+//     when ours is due;
+//   - else --force renews;
+//   - else reuse.
+func Choose(f Facts) Choice {
+	d := Decide(f.Now, f.Names, f.installed(), f.RenewalWindow)
+	usable := f.savedUsable()
+	c := Choice{Decision: d, DropSaved: f.SavedFile && !usable}
+	switch {
+	case usable:
+		c.Step, c.Reason = StepInstallSaved, "install certificate "+serialOf(f.Saved)+", ordered by an interrupted run"
+	case d.Order && f.NeedsRenewalInfo():
+		c.Step, c.Reason = StepRenew, d.Reason // ours, fine but due
+	case d.Order:
+		c.Step, c.Reason = StepOrder, d.Reason
+	case f.Force:
+		c.Step, c.Reason = StepRenew, "order: renewal forced (--force); "+d.Reason
+	default:
+		c.Step, c.Reason = StepReuse, d.Reason
+	}
+	return c
+}
+
 // trust is the set of issuing roots certificates from the configured ACME server must
 // chain to.
 type trust struct {

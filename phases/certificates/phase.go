@@ -144,29 +144,25 @@ type installedRecord struct {
 	Server   string    `json:"server"`
 }
 
-// view is what observe found.
+// view is what observe found, and what Choose made of it.
 type view struct {
-	names    []string
-	trust    trust
-	ledger   Ledger
-	decision Decision
+	names  []string
+	trust  trust
+	ledger Ledger
+	choice Choice
 	// served is the certificate in our secret (nil: none or unreadable).
 	served     *bundle
 	servedLeaf *x509.Certificate
-	// pending was ordered by an interrupted run and is to be installed; stalePending is a
-	// pending file that is of no use any more (installed already, other names, expired).
-	pending      *bundle
-	stalePending bool
-	rollout      *rollout
-	changes      []installer.Change
-	reason       string
+	// saved is acme/pending.pem, ordered by an interrupted run (nil: none or unreadable).
+	saved   *bundle
+	rollout *rollout
+	changes []installer.Change
 }
 
-// observe reads the cluster, the state and the side files, and decides. Reads only: GETs
-// to the API server and, for renewal information, to the ACME server.
+// observe reads the cluster, the state and the side files, and decides with Choose.
+// Reads only: GETs to the API server and, for renewal information, to the ACME server.
 func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients) (*view, error) {
 	a := p.acme()
-	dir, now := a.ACMEDirectory(), p.now()
 	v := &view{names: Names(p.env.Cluster)}
 	var err error
 	if v.trust, err = trustFor(a); err != nil {
@@ -177,18 +173,17 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		return nil, err
 	}
 	v.ledger, v.rollout = rec.Ledger, rec.Rollout
+	f := Facts{Now: p.now(), Names: v.names, Directory: a.ACMEDirectory(), Ledger: v.ledger,
+		Force: p.opts.ForceRenew && !p.ordered.Load()}
 
 	switch data, err := s.GetFile(ctx, pendingFile); {
 	case err == nil:
-		b, err := splitPEM(data)
-		if err == nil {
-			var leaf *x509.Certificate
-			if leaf, _, err = b.parse(); err == nil && SameNames(leaf.DNSNames, v.names) && now.Before(leaf.NotAfter) &&
-				!v.ledger.fromOtherServer(serialOf(leaf), dir) {
-				v.pending = &b
+		f.SavedFile = true
+		if b, err := splitPEM(data); err == nil {
+			if leaf, _, err := b.parse(); err == nil {
+				v.saved, f.Saved = &b, leaf
 			}
 		}
-		v.stalePending = v.pending == nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("reading %s: %w", pendingFile, err)
 	}
@@ -196,45 +191,29 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 	if v.served, err = p.readServed(ctx, c); err != nil {
 		return nil, err
 	}
-	var cur *Installed
 	if v.served != nil {
 		leaf, issuers, _ := v.served.parse()
-		v.servedLeaf = leaf
-		if v.pending != nil {
-			if pl, _, _ := v.pending.parse(); serialOf(pl) == serialOf(leaf) {
-				v.pending, v.stalePending = nil, true // installed already; the run died before tidying up
-			}
-		}
-		ok := v.trust.verify(leaf, issuers, now) != nil
-		if !ok && v.ledger.has(serialOf(leaf), dir) && len(issuers) > 0 {
-			ok = leaf.CheckSignatureFrom(issuers[0]) == nil
-		}
-		cur = &Installed{Leaf: leaf, ChainsToCA: ok}
+		v.servedLeaf, f.Served = leaf, leaf
+		f.ServedVerifies = v.trust.verify(leaf, issuers, f.Now) != nil
+		f.ServedSignedByIssuer = len(issuers) > 0 && leaf.CheckSignatureFrom(issuers[0]) == nil
 	}
-
-	var ari *Window
-	if cur != nil && cur.ChainsToCA && SameNames(cur.Leaf.DNSNames, v.names) && now.Before(cur.Leaf.NotAfter) {
+	if f.NeedsRenewalInfo() {
 		if lc, err := p.readClient(s); err != nil {
 			s.Debugf("renewal information unavailable (%v): using the lifetime rule", err)
 		} else {
-			ari = renewalWindow(ctx, s, lc, cur.Leaf)
+			f.RenewalWindow = renewalWindow(ctx, s, lc, f.Served)
 		}
 	}
-	v.decision = Decide(now, v.names, cur, ari)
-	if p.opts.ForceRenew && !p.ordered.Load() && !v.decision.Order && v.pending == nil {
-		v.decision = Decision{Order: true, Reason: "order: renewal forced (--force); " + v.decision.Reason}
-	}
+	v.choice = Choose(f)
 
-	v.reason = v.decision.Reason
-	switch {
-	case v.pending != nil:
-		pl, _, _ := v.pending.parse()
-		v.reason = "install certificate " + serialOf(pl) + ", ordered by an interrupted run"
-		v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret, Detail: v.reason})
-	case v.decision.Order:
+	secretsTarget := "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret
+	switch v.choice.Step {
+	case StepInstallSaved:
+		v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: secretsTarget, Detail: v.choice.Reason})
+	case StepOrder, StepRenew:
 		v.changes = append(v.changes,
-			installer.Change{Action: installer.Run, Target: "ACME order for " + strings.Join(v.names, ", "), Detail: v.decision.Reason},
-			installer.Change{Action: installer.Update, Target: "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret, Detail: "the new certificate"})
+			installer.Change{Action: installer.Run, Target: "ACME order for " + strings.Join(v.names, ", "), Detail: v.choice.Reason},
+			installer.Change{Action: installer.Update, Target: secretsTarget, Detail: "the new certificate"})
 	default:
 		ch, err := c.Diff(ctx, secrets(*v.served))
 		if err != nil {
@@ -318,9 +297,9 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(v.changes) == 0 {
-		return installer.Done(v.reason), nil
+		return installer.Done(v.choice.Reason), nil
 	}
-	return installer.Pending(v.reason, v.changes...), nil
+	return installer.Pending(v.choice.Reason, v.changes...), nil
 }
 
 // Apply orders when needed (or takes the pending certificate), then installs: secrets
@@ -334,22 +313,22 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	if v.stalePending {
+	if v.choice.DropSaved {
 		if err := s.DeleteFile(ctx, pendingFile); err != nil {
 			return err
 		}
 	}
 	var b bundle
 	switch {
-	case v.pending != nil:
-		b = *v.pending
+	case v.choice.Step == StepInstallSaved:
+		b = *v.saved
 		redactPEM(s, b.Key)
 		if err := p.recordOrder(ctx, s, v, b); err != nil {
 			return err
 		}
-		s.Progress("%s", v.reason)
-	case v.decision.Order:
-		s.Progress("%s", v.decision.Reason)
+		s.Progress("%s", v.choice.Reason)
+	case v.choice.Step == StepOrder || v.choice.Step == StepRenew:
+		s.Progress("%s", v.choice.Reason)
 		if b, err = p.order(ctx, s, v); err != nil {
 			return err
 		}
