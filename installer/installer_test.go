@@ -105,8 +105,26 @@ func newRunner(t *testing.T, phases []Phase) (*Runner, *LocalStore, *[]Event) {
 
 func TestRunnerOrderAndConcurrency(t *testing.T) {
 	w := newWorld()
-	w.hold = 50 * time.Millisecond
-	r, _, _ := newRunner(t, diamond(w))
+	// b, c and d each wait until all three have started: concurrency is proven by the
+	// barrier being passed, not by timing (a loaded machine cannot make this flake; a
+	// runner that serialises them fails it after the barrier's timeout).
+	var started sync.WaitGroup
+	started.Add(3)
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+	ps := diamond(w)
+	for _, p := range ps[1:4] {
+		p.(*fakePhase).applyFn = func(ctx context.Context, _ *Scope) error {
+			started.Done()
+			select {
+			case <-all:
+				return nil
+			case <-time.After(30 * time.Second):
+				return errors.New("b, c and d did not all start together")
+			}
+		}
+	}
+	r, _, _ := newRunner(t, ps)
 	sum, err := r.Install(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeDone, sum.Outcome)
