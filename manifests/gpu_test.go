@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,7 +152,11 @@ func TestHardwareProfilesCoverCatalog(t *testing.T) {
 			}
 			require.NotNil(t, gpuID, "%s has no nvidia.com/gpu identifier", pname)
 			assert.Equal(t, "Accelerator", gpuID["resourceType"])
-			assert.EqualValues(t, gen.MaxGPUs(g), gpuID["maxCount"], pname)
+			// A request above one node of the pool can never be placed (for a shared pool
+			// Kueue would admit it and its pod would stay Pending): the maximum is the GPU
+			// count of the environments' pools' instance type, never the family's largest.
+			want := nodeGPUsOfExamples(t, g, value)
+			assert.EqualValues(t, want, gpuID["maxCount"], "%s: one node of the %s pool carries %d GPUs", pname, value, want)
 			assert.EqualValues(t, 1, gpuID["minCount"], pname)
 			assert.EqualValues(t, 1, gpuID["defaultCount"], pname)
 		}
@@ -159,6 +164,35 @@ func TestHardwareProfilesCoverCatalog(t *testing.T) {
 	assert.Len(t, byName, 2*len(configs.Catalog)+1, "unexpected extra profiles")
 	assert.Contains(t, str(byName["l4-shared"], "metadata", "annotations", "opendatahub.io/display-name"), "L40",
 		"the L4 profile must say it is the seed's L40 pool")
+}
+
+// nodeGPUsOfExamples is the smallest GPU count of one node of the example cluster files'
+// pools with this accelerator value, else of the catalog's default instance type.
+func nodeGPUsOfExamples(t *testing.T, g configs.GPU, value string) int {
+	t.Helper()
+	n := 0
+	for _, env := range gen.Environments {
+		file := filepath.Join("..", "configs", "examples", env+".yaml")
+		data, err := os.ReadFile(file)
+		require.NoError(t, err)
+		c, err := configs.Parse(data, file)
+		require.NoError(t, err)
+		for _, p := range c.Spec.GPUPools {
+			if p.AcceleratorValue() == value {
+				s, err := g.Size(p.InstanceType)
+				require.NoError(t, err)
+				if n == 0 || s.GPUs < n {
+					n = s.GPUs
+				}
+			}
+		}
+	}
+	if n == 0 {
+		s, err := g.Size(g.DefaultInstanceType)
+		require.NoError(t, err)
+		n = s.GPUs
+	}
+	return n
 }
 
 // TestGeneratedFilesUpToDate fails when the catalog changed but `go generate

@@ -104,7 +104,8 @@ func aliases() map[string][]string {
 	return out
 }
 
-// MaxGPUs is the largest GPU count of one instance of g's family.
+// MaxGPUs is the largest GPU count of one instance of g's family: the cluster
+// autoscaler's per-type ceiling is counted in such nodes.
 func MaxGPUs(g configs.GPU) int {
 	n := 0
 	for _, s := range g.Sizes {
@@ -121,8 +122,43 @@ func maxVCPUs(g configs.GPU) int {
 	return n
 }
 
-// Profiles derives the HardwareProfiles, one per catalog GPU and access.
-func Profiles() ([]Profile, error) {
+// NodeGPUs is how many GPUs one node of the pools behind an accelerator value
+// (<GPU>-<SHARED|PRIVATE>) carries, read from the environments' cluster files: the
+// GPU count of the pools' instance type in the catalog. A request for more can never
+// be placed (a pod runs on one node; Kueue would admit it against the pool's quota and
+// it would then stay Pending), so it is the HardwareProfile's nvidia.com/gpu maxCount.
+// Where environments differ the smallest node wins, because the profiles are shared by
+// every environment; where none declares such a pool, the catalog's default instance
+// type is what a pool declared without instanceType would get.
+func NodeGPUs(g configs.GPU, value string, clusters []*configs.Cluster) (int, error) {
+	n := 0
+	for _, c := range clusters {
+		for _, p := range c.Spec.GPUPools {
+			if p.AcceleratorValue() != value {
+				continue
+			}
+			s, err := g.Size(p.InstanceType)
+			if err != nil {
+				return 0, fmt.Errorf("cluster %s, pool %s: %w", c.Metadata.Name, p.Name, err)
+			}
+			if n == 0 || s.GPUs < n {
+				n = s.GPUs
+			}
+		}
+	}
+	if n > 0 {
+		return n, nil
+	}
+	def, err := g.Size(g.DefaultInstanceType)
+	if err != nil {
+		return 0, fmt.Errorf("catalog GPU %s: %w", g.Name, err)
+	}
+	return def.GPUs, nil
+}
+
+// Profiles derives the HardwareProfiles, one per catalog GPU and access, for the
+// environments' cluster files (their pools' instance types bound the GPU counts).
+func Profiles(clusters []*configs.Cluster) ([]Profile, error) {
 	al := aliases()
 	var out []Profile
 	for _, g := range canonical() {
@@ -135,6 +171,10 @@ func Profiles() ([]Profile, error) {
 		cpuMax := maxVCPUs(g) - reservedVCPUs
 		for _, a := range Accesses {
 			acc := strings.ToUpper(string(a))
+			gpus, err := NodeGPUs(g, g.Name+"-"+acc, clusters)
+			if err != nil {
+				return nil, err
+			}
 			p := Profile{
 				Name:                strings.ToLower(g.Name) + "-" + string(a),
 				GPU:                 g.Name,
@@ -145,7 +185,7 @@ func Profiles() ([]Profile, error) {
 				CPUMax:              cpuMax,
 				MemDefaultGiB:       cpuDefault * memGiBPerVCPU,
 				MemMaxGiB:           cpuMax * memGiBPerVCPU,
-				GPUMax:              MaxGPUs(g),
+				GPUMax:              gpus,
 				Family:              g.Family,
 				DefaultInstanceType: g.DefaultInstanceType,
 				Queued:              a == configs.AccessShared,
@@ -166,7 +206,7 @@ func Profiles() ([]Profile, error) {
 
 func description(p Profile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runs on the %s GPU pool (AWS %s instances, up to %d GPUs per node).", p.Accelerator, p.Family, p.GPUMax)
+	fmt.Fprintf(&b, "Runs on the %s GPU pool (AWS %s instances, %d GPU%s per node).", p.Accelerator, p.Family, p.GPUMax, plural(p.GPUMax))
 	if p.Alias != "" {
 		fmt.Fprintf(&b, " The seed runbook called this pool “%s %d GB”; AWS %s instances carry the NVIDIA %s.", p.Alias, p.MemoryGiB, p.Family, p.GPU)
 	}
@@ -176,6 +216,13 @@ func description(p Profile) string {
 		fmt.Fprintf(&b, " Shared by every project through the Kueue queue %s: work waits its turn when the pool is full; scales from zero, so the first start can take several minutes.", p.Name)
 	}
 	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // GPULimits derives the ClusterAutoscaler's per-accelerator GPU ceilings.
@@ -440,8 +487,26 @@ spec:
 {{- end}}
 `))
 
+// examples reads each environment's example cluster file, in Environments order.
+func examples(dir string) ([]*configs.Cluster, error) {
+	var out []*configs.Cluster
+	for _, env := range Environments {
+		file := filepath.Join(dir, env+".yaml")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading the %s example cluster file: %w", env, err)
+		}
+		c, err := configs.Parse(data, file)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", file, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // kueueFiles renders the ResourceFlavors (base) and each environment's ClusterQueues.
-func kueueFiles(examplesDir string, out map[string][]byte) error {
+func kueueFiles(clusters []*configs.Cluster, out map[string][]byte) error {
 	var b bytes.Buffer
 	var flavors []QueueQuota
 	for _, g := range canonical() {
@@ -455,19 +520,11 @@ func kueueFiles(examplesDir string, out map[string][]byte) error {
 	out[KueueDir+"/base/kustomization.yaml"] = []byte(Header + "# Kueue objects every environment shares: the ResourceFlavors. The Kueue CR \"cluster\" is\n" +
 		"# NOT here: the OpenShift AI operator creates it (kueue Unmanaged) and owns it.\n" +
 		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - resourceflavors.yaml\n")
-	for _, env := range Environments {
-		file := filepath.Join(examplesDir, env+".yaml")
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("reading the %s example cluster file: %w", env, err)
-		}
-		c, err := configs.Parse(data, file)
-		if err != nil {
-			return fmt.Errorf("parsing %s: %w", file, err)
-		}
+	for i, env := range Environments {
+		c := clusters[i]
 		qs, err := Quotas(c)
 		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
+			return fmt.Errorf("configs/examples/%s.yaml: %w", env, err)
 		}
 		var q bytes.Buffer
 		if err := queuesTmpl.Execute(&q, map[string]any{"Env": env, "Queues": qs,
@@ -485,7 +542,11 @@ func kueueFiles(examplesDir string, out map[string][]byte) error {
 // examplesDir holds the example cluster files (configs/examples) that size each
 // environment's Kueue quotas.
 func Files(examplesDir string) (map[string][]byte, error) {
-	profiles, err := Profiles()
+	clusters, err := examples(examplesDir)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := Profiles(clusters)
 	if err != nil {
 		return nil, err
 	}
@@ -515,7 +576,7 @@ func Files(examplesDir string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("rendering the ClusterAutoscaler: %w", err)
 	}
 	out[ClusterAutoscaler] = ca.Bytes()
-	if err := kueueFiles(examplesDir, out); err != nil {
+	if err := kueueFiles(clusters, out); err != nil {
 		return nil, err
 	}
 	return out, nil
