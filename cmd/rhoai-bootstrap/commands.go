@@ -307,14 +307,18 @@ func newCertificatesCommand(o *globalOptions) *cobra.Command {
 one is due — from the ACME server's renewal information when offered, else when less
 than a third of its lifetime is left — or with --force. Mind Let's Encrypt's limit of 5
 certificates per set of names per week: the state keeps a ledger and renew refuses to
-go over it.`,
+go over it.
+
+Once the GitOps payload's cert-manager Certificates for the API and *.apps Secrets are
+Ready, cert-manager renews them and renew refuses, naming them; --force orders from the
+bootstrap anyway (cert-manager accepts the result as its own and keeps renewing).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.only = []string{"certificates"}
-			return run(cmd, o, "install", graph.Options{Certificates: certificates.Options{ForceRenew: force}}, nil)
+			return run(cmd, o, "install", graph.Options{Certificates: certificates.Options{Renew: true, ForceRenew: force}}, nil)
 		},
 	}
-	renew.Flags().BoolVar(&force, "force", false, "renew even if not due")
+	renew.Flags().BoolVar(&force, "force", false, "renew even if not due, or handed off to cert-manager")
 	certs.AddCommand(renew)
 	return certs
 }

@@ -30,6 +30,8 @@ func TestChoose(t *testing.T) {
 	orderOf := func(c *x509.Certificate, server string) Order {
 		return Order{Serial: serialOf(c), Server: server, Names: c.DNSNames, NotAfter: c.NotAfter}
 	}
+	both := &HandOff{Certificates: []string{"openshift-config/rhoai-bootstrap-api-tls", "openshift-ingress/rhoai-bootstrap-ingress-tls"}, RenewalTime: testNow.Add(59 * day)}
+	one := &HandOff{Certificates: []string{"openshift-config/rhoai-bootstrap-api-tls"}}
 	base := func(mod func(*Facts)) Facts {
 		f := Facts{Now: testNow, Names: testNames, Directory: here}
 		mod(&f)
@@ -89,6 +91,16 @@ func TestChoose(t *testing.T) {
 			f.Force, f.SavedFile, f.Saved = true, true, saved
 		}), StepInstallSaved, "ordered by an interrupted run", false, false},
 		{"--force when an order is due anyway says why", base(func(f *Facts) { f.Force = true }), StepOrder, "order: no certificate installed", false, false},
+
+		{"handed off: cert-manager's, whatever the served certificate", base(func(f *Facts) {
+			f.Served, f.ServedVerifies, f.HandOff = fresh, true, both
+		}), StepHandedOff, "handed-off: cert-manager renews *.apps.c.example.com, api.c.example.com (Certificates openshift-config/rhoai-bootstrap-api-tls, openshift-ingress/rhoai-bootstrap-ingress-tls Ready; next renewal 2027-01-26T12:00:00Z)", false, true},
+		{"handed off and due: cert-manager's business", base(func(f *Facts) { f.Served, f.ServedVerifies, f.HandOff = due, true, both }), StepHandedOff, "handed-off", false, true},
+		{"handed off, nothing readable served", base(func(f *Facts) { f.HandOff = both }), StepHandedOff, "handed-off", false, false},
+		{"handed off beats a saved certificate (kept for --force)", base(func(f *Facts) { f.SavedFile, f.Saved, f.HandOff = true, saved, both }), StepHandedOff, "handed-off", false, false},
+		{"one Certificate Ready only: the bootstrap still renews", base(func(f *Facts) { f.Served, f.ServedVerifies, f.HandOff = due, true, one }), StepRenew, "less than a third", false, true},
+		{"--force orders even when handed off", base(func(f *Facts) { f.Served, f.ServedVerifies, f.HandOff, f.Force = fresh, true, both, true }), StepRenew,
+			"order: renewal forced (--force); handed-off", false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,6 +80,9 @@ const (
 	// StepInstallSaved installs the certificate an interrupted run ordered and saved
 	// (acme/pending.pem) instead of ordering again.
 	StepInstallSaved Step = "install-saved"
+	// StepHandedOff stands down: cert-manager renews the certificates (handoff.go). The
+	// phase records the hand-off and keeps only its ingress and API server patches.
+	StepHandedOff Step = "handed-off"
 )
 
 // Facts are what the phase observed — the cluster's TLS secret, the saved certificate,
@@ -106,6 +109,8 @@ type Facts struct {
 	RenewalWindow *Window
 	// Force is `certificates renew --force`, not yet done in this process.
 	Force bool
+	// HandOff is what cert-manager's Certificates for our Secrets say (nil: none Ready).
+	HandOff *HandOff
 }
 
 // Choice is what Choose decided.
@@ -153,7 +158,10 @@ func (f Facts) savedUsable() bool {
 }
 
 // Choose decides between reusing the served certificate, installing the one an
-// interrupted run saved, ordering and renewing, from facts alone. In order:
+// interrupted run saved, ordering, renewing and standing down, from facts alone. In order:
+//   - once cert-manager has a Ready Certificate for each of our Secrets and these names,
+//     it renews them and the bootstrap stands down, whatever it would have decided
+//     (`certificates renew --force` is the one way to order anyway);
 //   - a usable saved certificate is installed: it was paid for with an order;
 //   - else Decide's verdict on the served one: order when none usable is served, renew
 //     when ours is due;
@@ -164,18 +172,31 @@ func Choose(f Facts) Choice {
 	usable := f.savedUsable()
 	c := Choice{Decision: d, DropSaved: f.SavedFile && !usable}
 	switch {
+	case f.HandOff.complete() && !f.Force:
+		c.Step, c.Reason = StepHandedOff, handedOffReason(f.Names, f.HandOff)
 	case usable:
 		c.Step, c.Reason = StepInstallSaved, "install certificate "+serialOf(f.Saved)+", ordered by an interrupted run"
 	case d.Order && f.NeedsRenewalInfo():
 		c.Step, c.Reason = StepRenew, d.Reason // ours, fine but due
 	case d.Order:
 		c.Step, c.Reason = StepOrder, d.Reason
+	case f.Force && f.HandOff.complete():
+		c.Step, c.Reason = StepRenew, "order: renewal forced (--force); "+handedOffReason(f.Names, f.HandOff)
 	case f.Force:
 		c.Step, c.Reason = StepRenew, "order: renewal forced (--force); "+d.Reason
 	default:
 		c.Step, c.Reason = StepReuse, d.Reason
 	}
 	return c
+}
+
+// handedOffReason says who renews what, in the words `plan` shows.
+func handedOffReason(names []string, h *HandOff) string {
+	reason := "handed-off: cert-manager renews " + strings.Join(normalNames(names), ", ") + " (Certificates " + strings.Join(h.Certificates, ", ") + " Ready"
+	if !h.RenewalTime.IsZero() {
+		reason += "; next renewal " + stamp(h.RenewalTime)
+	}
+	return reason + ")"
 }
 
 // trust is the set of issuing roots certificates from the configured ACME server must

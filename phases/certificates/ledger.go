@@ -20,6 +20,9 @@ type Order struct {
 	Server string `json:"server"`
 	// Issuer names the issuing CA, for people reading the state.
 	Issuer string `json:"issuer,omitempty"`
+	// By is "cert-manager" for a certificate cert-manager ordered after the hand-off
+	// (empty: the bootstrap's own). Both count against the same rate limit.
+	By string `json:"by,omitempty"`
 }
 
 // Ledger is every order the bootstrap made for a cluster, oldest first. It lives in the
@@ -46,6 +49,11 @@ func (l Ledger) ForServer(directory string) Ledger {
 // has reports whether the ledger records this serial from this server.
 func (l Ledger) has(serial, directory string) bool {
 	return slices.ContainsFunc(l, func(o Order) bool { return o.Serial == serial && o.Server == directory })
+}
+
+// ours reports whether the bootstrap itself ordered this serial from this server.
+func (l Ledger) ours(serial, directory string) bool {
+	return slices.ContainsFunc(l, func(o Order) bool { return o.Serial == serial && o.Server == directory && o.By == "" })
 }
 
 // fromOtherServer reports whether the ledger records this serial from another server

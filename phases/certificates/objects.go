@@ -78,12 +78,20 @@ func splitPEM(data []byte) (bundle, error) {
 func serialOf(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }
 
 // tlsSecret is one of our TLS secrets. The same certificate and key go to both endpoints.
+// It carries cert-manager's annotations for the payload's Certificate of the same name,
+// so cert-manager takes it over without ordering (handoff.go).
 func tlsSecret(namespace, name string, b bundle) *unstructured.Unstructured {
+	meta := map[string]any{
+		"name": name, "namespace": namespace,
+		"labels": map[string]any{"app.kubernetes.io/managed-by": "rhoai-bootstrap", cmPartOfLabel: "true"},
+	}
+	if leaf, _, err := b.parse(); err == nil {
+		if a, err := handOffMetadata(name, leaf); err == nil {
+			meta["annotations"] = a
+		}
+	}
 	return kube.Obj("v1", "Secret", namespace, name, map[string]any{
-		"metadata": map[string]any{
-			"name": name, "namespace": namespace,
-			"labels": map[string]any{"app.kubernetes.io/managed-by": "rhoai-bootstrap"},
-		},
+		"metadata": meta,
 		"type": string(corev1.SecretTypeTLS),
 		"data": map[string]any{
 			corev1.TLSCertKey:       b64(b.Chain),

@@ -74,6 +74,8 @@ type Record struct {
 	Previous *previous `json:"previous,omitempty"`
 	// Rollout is a patch whose rollout is not confirmed yet.
 	Rollout *rollout `json:"rollout,omitempty"`
+	// HandedOff is set once cert-manager renews our Secrets (handoff.go).
+	HandedOff *handOffRecord `json:"handedOff,omitempty"`
 }
 
 // PhaseName implements installer.Record.
@@ -93,8 +95,11 @@ var (
 // Options tune the phase from the command line.
 type Options struct {
 	// ForceRenew orders once in this run even when the installed certificate is not due
-	// (`rhoai-bootstrap certificates renew --force`).
+	// or cert-manager renews it (`rhoai-bootstrap certificates renew --force`).
 	ForceRenew bool
+	// Renew is set by `certificates renew`: once cert-manager renews the certificates it
+	// refuses (without ForceRenew) instead of quietly doing nothing.
+	Renew bool
 	// Now is the clock certificates are judged by (time.Now when nil); tests move it.
 	Now func() time.Time
 
@@ -154,9 +159,15 @@ type view struct {
 	served     *bundle
 	servedLeaf *x509.Certificate
 	// saved is acme/pending.pem, ordered by an interrupted run (nil: none or unreadable).
-	saved   *bundle
-	rollout *rollout
-	changes []installer.Change
+	saved *bundle
+	// handOff is what cert-manager's Certificates say; handOffRecorded whether the state
+	// knows; cmOrders are certificates cert-manager put in our Secrets that the ledger
+	// does not know yet.
+	handOff         *HandOff
+	handOffRecorded bool
+	cmOrders        []Order
+	rollout         *rollout
+	changes         []installer.Change
 }
 
 // observe reads the cluster, the state and the side files, and decides with Choose.
@@ -172,9 +183,18 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 	if err != nil {
 		return nil, err
 	}
-	v.ledger, v.rollout = rec.Ledger, rec.Rollout
+	v.ledger, v.rollout, v.handOffRecorded = rec.Ledger, rec.Rollout, rec.HandedOff != nil
 	f := Facts{Now: p.now(), Names: v.names, Directory: a.ACMEDirectory(), Ledger: v.ledger,
 		Force: p.opts.ForceRenew && !p.ordered.Load()}
+	if v.handOff, err = readHandOff(ctx, c, v.names); err != nil {
+		return nil, err
+	}
+	f.HandOff = v.handOff
+	live, err := p.readSecrets(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	v.cmOrders = certManagerOrders(v.ledger, live, v.names, f.Directory)
 
 	switch data, err := s.GetFile(ctx, pendingFile); {
 	case err == nil:
@@ -205,9 +225,22 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		}
 	}
 	v.choice = Choose(f)
+	if v.choice.Step == StepHandedOff && p.opts.Renew && !p.opts.ForceRenew {
+		return nil, renewRefusal(v.handOff)
+	}
 
+	for _, o := range v.cmOrders {
+		v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: "ledger",
+			Detail: "record certificate " + o.Serial + ", ordered by cert-manager (it counts against the same rate limit)"})
+	}
 	secretsTarget := "TLS secrets " + IngressNS + "/" + IngressSecret + ", " + ConfigNS + "/" + APISecret
 	switch v.choice.Step {
+	case StepHandedOff:
+		// cert-manager owns the Secrets' content now: nothing of ours to compare.
+		if !v.handOffRecorded {
+			v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: "state",
+				Detail: "record the hand-off to cert-manager (" + strings.Join(v.handOff.Certificates, ", ") + ")"})
+		}
 	case StepInstallSaved:
 		v.changes = append(v.changes, installer.Change{Action: installer.Update, Target: secretsTarget, Detail: v.choice.Reason})
 	case StepOrder, StepRenew:
@@ -241,6 +274,23 @@ func (r *rollout) operators() []string {
 		out = append(out, "kube-apiserver")
 	}
 	return out
+}
+
+// readSecrets reads our two TLS Secrets as they are (nil where missing).
+func (p *phase) readSecrets(ctx context.Context, c *kube.Clients) ([]*corev1.Secret, error) {
+	var out []*corev1.Secret
+	for _, ref := range secretRefs {
+		sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, nil)
+		case err != nil:
+			return nil, fmt.Errorf("reading secret %s/%s: %w", ref[0], ref[1], err)
+		default:
+			out = append(out, sec)
+		}
+	}
+	return out, nil
 }
 
 // readServed reads our TLS secret: the ingress one, else the API one. An unreadable
@@ -318,8 +368,16 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
+	if len(v.cmOrders) > 0 {
+		v.ledger = append(v.ledger, v.cmOrders...)
+		if err := save(ctx, s, func(r *Record) { r.Ledger = v.ledger }); err != nil {
+			return fmt.Errorf("recording cert-manager's certificates in the ledger: %w", err)
+		}
+	}
 	var b bundle
 	switch {
+	case v.choice.Step == StepHandedOff:
+		return p.standDown(ctx, s, c, v)
 	case v.choice.Step == StepInstallSaved:
 		b = *v.saved
 		redactPEM(s, b.Key)
@@ -336,6 +394,23 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		b = *v.served
 	}
 	return p.install(ctx, s, v, b)
+}
+
+// standDown is Apply once cert-manager renews: it records the hand-off and keeps only our
+// patches of the ingress controller and the API server in place; the Secrets are
+// cert-manager's.
+func (p *phase) standDown(ctx context.Context, s *installer.Scope, c *kube.Clients, v *view) error {
+	if !v.handOffRecorded {
+		h := handOffRecord{Since: p.now().UTC(), Certificates: v.handOff.Certificates}
+		if err := save(ctx, s, func(r *Record) { r.HandedOff = &h }); err != nil {
+			return fmt.Errorf("recording the hand-off to cert-manager: %w", err)
+		}
+		s.Progress("handed off to cert-manager: %s renew the certificates from now on", strings.Join(h.Certificates, " and "))
+	}
+	if err := c.Apply(ctx, s, ingressPatch(IngressSecret)); err != nil {
+		return err
+	}
+	return p.mergeNamedCert(ctx, s, c)
 }
 
 // order obtains a certificate and saves it, key included, in the pending side file before
@@ -639,8 +714,17 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	// Secrets last: an operator whose config still named them would go Degraded.
+	// Secrets last: an operator whose config still named them would go Degraded. Those
+	// cert-manager took over are its own (their certificates are its orders): left.
 	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
+		owned, err := p.certManagerOwns(ctx, c, rec, ref)
+		if err != nil {
+			return err
+		}
+		if owned {
+			s.Progress("left Secret %s/%s: cert-manager owns it since the hand-off", ref[0], ref[1])
+			continue
+		}
 		sent, err := c.Delete(ctx, secretGVK, ref[0], ref[1], metav1.DeletePropagationBackground)
 		if err != nil {
 			return err
@@ -656,6 +740,22 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	return nil
+}
+
+// certManagerOwns reports whether a Secret of ours is cert-manager's now: the state
+// recorded the hand-off, or one of cert-manager's controllers has written to it.
+func (p *phase) certManagerOwns(ctx context.Context, c *kube.Clients, rec Record, ref [2]string) (bool, error) {
+	if rec.HandedOff != nil {
+		return true, nil
+	}
+	sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading secret %s/%s: %w", ref[0], ref[1], err)
+	}
+	return managedByCertManager(sec), nil
 }
 
 // revoke revokes the certificates we ordered that are still around (served or pending),
@@ -681,8 +781,8 @@ func (p *phase) revoke(ctx context.Context, s *installer.Scope, c *kube.Clients)
 	var lc *lego.Client
 	for _, b := range found {
 		leaf, _, err := b.parse()
-		if err != nil || !ledger.has(serialOf(leaf), dir) || !p.now().Before(leaf.NotAfter) {
-			continue // not ours, or expired: nothing to revoke
+		if err != nil || !ledger.ours(serialOf(leaf), dir) || !p.now().Before(leaf.NotAfter) {
+			continue // not ours (none of cert-manager's either), or expired: nothing to revoke
 		}
 		if lc == nil {
 			if lc, err = p.accountClient(ctx, s, false); err != nil {
