@@ -65,6 +65,10 @@ func defaultFeatureSet(name string) bool {
 
 const openshiftAPI = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
 
+// CertManagerModule is cert-manager at the version the cert-manager Operator for Red Hat
+// OpenShift runs; e2e/testbin/build.sh builds the policy judge from the same version.
+const CertManagerModule = "github.com/cert-manager/cert-manager@v1.20.3"
+
 // crdSources are the CRDs served as Go modules, read from the module cache.
 var crdSources = []crdSource{
 	{module: "github.com/operator-framework/api@v0.45.0", dir: "crds"},
@@ -85,6 +89,10 @@ var crdSources = []crdSource{
 		keep: func(n string) bool {
 			return slices.Contains([]string{"kueue.x-k8s.io_resourceflavors.yaml", "kueue.x-k8s.io_clusterqueues.yaml", "kueue.x-k8s.io_localqueues.yaml"}, n)
 		}},
+	// Certificate, ClusterIssuer (and the rest of cert-manager's kinds) at the version the
+	// cert-manager Operator for Red Hat OpenShift ships (openshift/cert-manager-operator
+	// Makefile CERT_MANAGER_VERSION); deploy/crds holds the controller-gen output.
+	{module: CertManagerModule, dir: "deploy/crds"},
 	// ServiceMonitor and PodMonitor, which user-workload monitoring reads.
 	{module: "github.com/prometheus-operator/prometheus-operator@v0.85.0", dir: "example/prometheus-operator-crd",
 		keep: func(n string) bool {

@@ -92,7 +92,7 @@ func tlsSecret(namespace, name string, b bundle) *unstructured.Unstructured {
 	}
 	return kube.Obj("v1", "Secret", namespace, name, map[string]any{
 		"metadata": meta,
-		"type": string(corev1.SecretTypeTLS),
+		"type":     string(corev1.SecretTypeTLS),
 		"data": map[string]any{
 			corev1.TLSCertKey:       b64(b.Chain),
 			corev1.TLSPrivateKeyKey: b64(b.Key),
