@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 )
 
 // Renderer renders paths of one checkout.
@@ -26,6 +27,75 @@ func (r Renderer) Render(_ context.Context, repoURL, revision, path string) ([]*
 		return nil, fmt.Errorf("repository %s@%s has no kustomization at %s (the rehearsal renders this checkout)", repoURL, revision, path)
 	}
 	resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", path, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, res := range resmap.Resources() {
+		b, err := res.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", res.CurId(), err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// RenderApp renders an Argo CD Application's source the way Argo CD's repo server does
+// with spec.source.kustomize.patches: the patches are appended to the kustomization's
+// own `patches` field in the checkout, then kustomize builds it (argo-cd v3.5.7
+// util/kustomize/kustomize.go, Build: "kustomization.yaml updated with patches"). So a
+// patch runs inside that kustomization, before its replacements. The checkout is copied
+// to an in-memory file system first; the repository is never written.
+func (r Renderer) RenderApp(app *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	path, _, _ := unstructured.NestedString(app.Object, "spec", "source", "path")
+	patches, _, _ := unstructured.NestedSlice(app.Object, "spec", "source", "kustomize", "patches")
+	fs := filesys.MakeFsInMemory()
+	err := filepath.WalkDir(r.Root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != r.Root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".yaml") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(r.Root, p)
+		return fs.WriteFile(filepath.Join("/repo", rel), b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copying the checkout: %w", err)
+	}
+	dir := filepath.Join("/repo", filepath.FromSlash(strings.TrimPrefix(path, "/")))
+	if len(patches) > 0 {
+		kfile := filepath.Join(dir, "kustomization.yaml")
+		b, err := fs.ReadFile(kfile)
+		if err != nil {
+			return nil, fmt.Errorf("application %s: no kustomization at %s: %w", app.GetName(), path, err)
+		}
+		k := map[string]any{}
+		if err := yaml.Unmarshal(b, &k); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", kfile, err)
+		}
+		old, _ := k["patches"].([]any)
+		k["patches"] = append(old, patches...)
+		if b, err = yaml.Marshal(k); err != nil {
+			return nil, err
+		}
+		if err := fs.WriteFile(kfile, b); err != nil {
+			return nil, err
+		}
+	}
+	resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", path, err)
 	}

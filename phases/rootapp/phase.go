@@ -5,6 +5,7 @@ package rootapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,8 +49,17 @@ func (p *phase) DependsOn() []string {
 	return []string{gitopsoperator.Name, "gpu-pools", "oauth", "certificates"}
 }
 
-func (p *phase) objects() []*unstructured.Unstructured {
+func (p *phase) objects(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	g := p.env.Cluster.Spec.GitOps
+	patches, err := p.certificatesPatches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// kube.Obj needs plain JSON values.
+	var kpatches []any
+	if err := roundTrip(patches, &kpatches); err != nil {
+		return nil, err
+	}
 	// The platform's operators, CRDs and cluster configuration are cluster-scoped: the
 	// default OpenShift GitOps controller may not manage them, so it gets cluster-admin.
 	crb := kube.Obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", RBACName, map[string]any{
@@ -64,6 +74,7 @@ func (p *phase) objects() []*unstructured.Unstructured {
 				"repoURL":        g.Root.RepoURL,
 				"targetRevision": g.Root.Revision,
 				"path":           g.Root.Path,
+				"kustomize":      map[string]any{"patches": kpatches},
 			},
 			"destination": map[string]any{"server": "https://kubernetes.default.svc", "namespace": gitopsoperator.ArgoNS},
 			"syncPolicy": map[string]any{
@@ -76,7 +87,15 @@ func (p *phase) objects() []*unstructured.Unstructured {
 	})
 	app.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"})
 	app.SetFinalizers([]string{appFinalize})
-	return []*unstructured.Unstructured{crb, app}
+	return []*unstructured.Unstructured{crb, app}, nil
+}
+
+func roundTrip(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
 }
 
 // health reads an Application's sync and health status.
@@ -98,7 +117,11 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if err != nil {
 		return installer.Status{}, err
 	}
-	changes, err := c.Diff(ctx, p.objects())
+	objs, err := p.objects(ctx)
+	if err != nil {
+		return installer.Status{}, err
+	}
+	changes, err := c.Diff(ctx, objs)
 	if err != nil {
 		return installer.Status{}, err
 	}
@@ -177,7 +200,11 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, s, p.objects()...); err != nil {
+	objs, err := p.objects(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, s, objs...); err != nil {
 		return err
 	}
 	err = kube.Wait(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, func(ctx context.Context) (bool, string, error) {
