@@ -3,6 +3,8 @@
 # versioned cache folder outside the repository:
 #   kube-apiserver, kubectl, etcd  (Kubernetes $K8S_VERSION, version-stamped)
 #   pebble, pebble-challtestsrv     (Pebble $PEBBLE_VERSION)
+#   cmjudge                         (cert-manager $CERT_MANAGER_VERSION's own policies,
+#                                    built inside a copy of its module: _cmjudge/main.go)
 # A warm run finds every binary and returns at once. Nothing is downloaded
 # prebuilt: everything is compiled from modules.
 #
@@ -15,6 +17,12 @@ PEBBLE_VERSION=${PEBBLE_VERSION:-v2.10.3}
 CACHE=${RHOAI_TESTBIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rhoai-bootstrap/testbin}
 K8S_DIR="$CACHE/$K8S_VERSION"
 PEBBLE_DIR="$CACHE/pebble-$PEBBLE_VERSION"
+# cert-manager as the cert-manager Operator for Red Hat OpenShift ships it
+# (openshift/cert-manager-operator Makefile CERT_MANAGER_VERSION).
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.20.3}
+CMJUDGE_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/_cmjudge/main.go"
+# The folder names the judge's source hash: editing it rebuilds (e2e tests compute the same).
+CMJUDGE_DIR="$CACHE/cmjudge-$CERT_MANAGER_VERSION-$(sha256sum "$CMJUDGE_SRC" | cut -c1-12)"
 
 log() { echo "testbin: $*" >&2; }
 
@@ -79,10 +87,34 @@ build_pebble() {
   log "pebble built in $((SECONDS - start)) s"
 }
 
+# build_cmjudge compiles e2e/testbin/_cmjudge inside a writable copy of the cert-manager
+# module: its internal policies package can only be imported from there. The shipped
+# binary never imports cert-manager.
+build_cmjudge() {
+  if [[ -x "$CMJUDGE_DIR/cmjudge" ]]; then
+    return
+  fi
+  local start=$SECONDS work src
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  log "building cmjudge from cert-manager $CERT_MANAGER_VERSION"
+  src=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  cp -r "$src" "$work/cert-manager"
+  chmod -R u+w "$work/cert-manager"
+  mkdir -p "$work/cert-manager/internal/rhoaicmjudge" "$CMJUDGE_DIR.tmp"
+  cp "$CMJUDGE_SRC" "$work/cert-manager/internal/rhoaicmjudge/main.go"
+  (cd "$work/cert-manager" && GOWORK=off go build -trimpath -ldflags "-s -w" -o "$CMJUDGE_DIR.tmp/cmjudge" ./internal/rhoaicmjudge)
+  rm -rf "$CMJUDGE_DIR"
+  mv "$CMJUDGE_DIR.tmp" "$CMJUDGE_DIR"
+  log "cmjudge built in $((SECONDS - start)) s"
+}
+
 mkdir -p "$CACHE"
 # One builder at a time: concurrent `make` invocations wait for each other.
 exec 9>"$CACHE/.lock"
 flock 9
 build_pebble
 build_k8s
+build_cmjudge
 echo "$CACHE"
