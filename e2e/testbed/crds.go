@@ -55,10 +55,14 @@ const (
 	// operator install (a payload that starts using it fails loudly: the
 	// simulated Argo CD cannot apply a kind the bed does not serve).
 	CRDSetArgoCD CRDSet = "argocd"
+	// CRDSetCertManager is cert-manager's Certificate, CertificateRequest and
+	// ClusterIssuer, which the cert-manager operator brings: the hand-off tests create the
+	// payload's Certificates and judge them with cert-manager's own policies.
+	CRDSetCertManager CRDSet = "cert-manager"
 )
 
 // DefaultCRDSets are installed by Start unless Options.CRDSets says otherwise.
-var DefaultCRDSets = []CRDSet{CRDSetOpenShift, CRDSetOpenShiftAI, CRDSetNVIDIA}
+var DefaultCRDSets = []CRDSet{CRDSetOpenShift, CRDSetOpenShiftAI, CRDSetNVIDIA, CRDSetCertManager}
 
 // Module versions the CRDs are read from. They are looked up in the Go module
 // cache (downloaded through the module proxy when missing), never copied into
@@ -71,6 +75,9 @@ const (
 	gpuOperator               = "github.com/NVIDIA/gpu-operator@v0.0.0-20250917190837-d73a0086a6ba"
 	kserve                    = "github.com/kserve/kserve@v0.16.0"
 	pebbleModule              = "github.com/letsencrypt/pebble/v2@" + DefaultPebbleVersion
+	// CertManagerModule is cert-manager as the cert-manager Operator for Red Hat OpenShift
+	// ships it; e2e/testbin/build.sh builds cmjudge from the same version.
+	CertManagerModule = "github.com/cert-manager/cert-manager@v1.20.3"
 )
 
 // crdSource is a folder of a module whose CRD files belong to a set.
@@ -94,6 +101,11 @@ var crdSources = map[CRDSet][]crdSource{
 	},
 	CRDSetNVIDIA: {
 		{module: gpuOperator, dir: "config/crd/bases"},
+	},
+	CRDSetCertManager: {
+		{module: CertManagerModule, dir: "deploy/crds", keep: func(name string) bool {
+			return slices.Contains([]string{"cert-manager.io_certificates.yaml", "cert-manager.io_certificaterequests.yaml", "cert-manager.io_clusterissuers.yaml"}, name)
+		}},
 	},
 	CRDSetArgoCD: {
 		{module: argoCD, dir: "manifests/crds", keep: func(name string) bool { return name != "applicationset-crd.yaml" }},
