@@ -38,6 +38,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -450,15 +451,39 @@ func (r *run) orderTimes() []string {
 	return out
 }
 
-func (r *run) waitedFor(operator string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.Type == installer.WaitingOn && strings.Contains(e.Message, "ClusterOperator "+operator+" to roll out") {
-			return true
+// requireRolledOutBeforeDone: the ClusterOperator's Progressing condition went back to
+// False during the phase (a rollout happened) and no later than the phase said it was
+// done. Whether the phase also printed a waiting line depends on
+// whether the rollout was still going at its first look, which a loaded machine decides.
+func (w *world) requireRolledOutBeforeDone(t *testing.T, r *run, operator, msg string) {
+	t.Helper()
+	co, err := w.dyn.Resource(schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "clusteroperators"}).
+		Get(context.Background(), operator, metav1.GetOptions{})
+	require.NoError(t, err)
+	status, _, _ := kube.Condition(co, "Progressing")
+	require.Equal(t, "False", status, "%s: %s is no longer progressing", msg, operator)
+	var settled time.Time
+	conds, _, _ := unstructured.NestedSlice(co.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == "Progressing" {
+			settled, _ = time.Parse(time.RFC3339, m["lastTransitionTime"].(string))
 		}
 	}
-	return false
+	var started, done time.Time
+	r.mu.Lock()
+	for _, e := range r.events {
+		switch {
+		case e.Type == installer.PhaseStarted && e.Phase == Name:
+			started = e.Time
+		case e.Type == installer.PhaseDone && e.Phase == Name:
+			done = e.Time
+		}
+	}
+	r.mu.Unlock()
+	require.False(t, done.IsZero(), "the phase finished")
+	// lastTransitionTime has whole seconds.
+	assert.False(t, settled.Before(started.Truncate(time.Second)), "%s: %s went through a rollout during the phase (Progressing settled at %s, the phase started at %s)", msg, operator, settled, started)
+	assert.False(t, settled.After(done.Truncate(time.Second)), "%s: %s settled at %s, the phase was done at %s", msg, operator, settled, done)
 }
 
 // TestE2EOrderReuseRenewDestroy: one order on the first run, installed on both endpoints
@@ -488,7 +513,8 @@ func TestE2EOrderReuseRenewDestroy(t *testing.T) {
 	assert.Equal(t, serialOf(leaf), r.ledger()[0].Serial)
 	assert.Equal(t, IngressSecret, w.ingressCert(t))
 	assert.Equal(t, []any{entry("admin-cert", "api-internal.example.com"), namedCert(c.APIHost())}, w.namedCerts(t), "merged: the admin's named certificate is kept")
-	assert.True(t, r.waitedFor("ingress") && r.waitedFor("kube-apiserver"), "both rollouts were waited for, visibly")
+	w.requireRolledOutBeforeDone(t, r, "ingress", "both rollouts were waited for")
+	w.requireRolledOutBeforeDone(t, r, "kube-apiserver", "both rollouts were waited for")
 
 	key, mode := r.sideFile(accountKeyFile)
 	assert.NotEmpty(t, key)

@@ -71,7 +71,8 @@ func TestRootAppMakesCertificatesThisCluster(t *testing.T) {
 	iss := objs["ClusterIssuer//rhoai-bootstrap-acme"]
 	require.NotNil(t, iss)
 	acme, _, _ := unstructured.NestedMap(iss.Object, "spec", "acme")
-	assert.Equal(t, "https://acme-staging-v02.api.letsencrypt.org/directory", acme["server"])
+	assert.Equal(t, c.Spec.Certificates.ACME.ACMEDirectory(), acme["server"], "the cluster file's ACME server")
+	assert.Equal(t, "https://acme-v02.api.letsencrypt.org/directory", acme["server"], "dev.yaml chooses production")
 	assert.Equal(t, "ops@example.com", acme["email"])
 	solvers, _, _ := unstructured.NestedSlice(iss.Object, "spec", "acme", "solvers")
 	require.Len(t, solvers, 1)
