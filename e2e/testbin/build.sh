@@ -5,6 +5,7 @@
 #   pebble, pebble-challtestsrv     (Pebble $PEBBLE_VERSION)
 #   cmjudge                         (cert-manager $CERT_MANAGER_VERSION's own policies,
 #                                    built inside a copy of its module: _cmjudge/main.go)
+#   argocd, kustomize               (Argo CD $ARGOCD_VERSION, kustomize $KUSTOMIZE_VERSION)
 # A warm run finds every binary and returns at once. Nothing is downloaded
 # prebuilt: everything is compiled from modules.
 #
@@ -23,6 +24,12 @@ CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.20.3}
 CMJUDGE_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/_cmjudge/main.go"
 # The folder names the judge's source hash: editing it rebuilds (e2e tests compute the same).
 CMJUDGE_DIR="$CACHE/cmjudge-$CERT_MANAGER_VERSION-$(sha256sum "$CMJUDGE_SRC" | cut -c1-12)"
+ARGOCD_VERSION=${ARGOCD_VERSION:-v3.6.1}
+KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.3}
+# Argo CD v3.6 declares `go 1.27.0`; only its build uses that toolchain (fetched by the go
+# command), the project itself stays on the machine's Go.
+ARGOCD_GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:-go1.27.3}
+ARGOCD_DIR="$CACHE/argocd-$ARGOCD_VERSION"
 
 log() { echo "testbin: $*" >&2; }
 
@@ -110,8 +117,53 @@ build_cmjudge() {
   log "cmjudge built in $((SECONDS - start)) s"
 }
 
+# build_argocd builds Argo CD's multi-call binary (argocd-application-controller,
+# argocd-repo-server, ... chosen by the name it is started under) and the kustomize binary
+# its repo-server runs. Argo CD's go.mod replaces github.com/argoproj/argo-cd/gitops-engine/v3
+# with ./gitops-engine, a folder its module zip leaves out: so the build happens in a
+# writable copy of the extracted module with the gitops-engine module of the same version
+# copied into place. The version stamp follows Argo CD's own Makefile (LDFLAGS, PACKAGE).
+build_argocd() {
+  if [[ -x "$ARGOCD_DIR/argocd" && -x "$ARGOCD_DIR/kustomize" ]]; then
+    return
+  fi
+  local start=$SECONDS work
+  work=$(mktemp -d)
+  trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
+  log "building argocd $ARGOCD_VERSION and kustomize $KUSTOMIZE_VERSION (cold: about 11 CPU-minutes)"
+  (
+    export GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=mod
+    cd "$work"
+    moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+    src=$(moddir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")
+    engine=$(moddir "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION")
+    cp -r "$src" argo-cd
+    chmod -R u+w argo-cd
+    cp -r "$engine" argo-cd/gitops-engine
+    chmod -R u+w argo-cd/gitops-engine
+    cd argo-cd
+    pkg=github.com/argoproj/argo-cd/v3/common
+    kubectl=$(go list -m -f '{{.Version}}' k8s.io/client-go)
+    ldflags="-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.kubectlVersion=$kubectl"
+    mkdir -p "$ARGOCD_DIR.tmp"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$ARGOCD_DIR.tmp/argocd" ./cmd
+    GOBIN="$ARGOCD_DIR.tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
+      "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  )
+  rm -rf "$ARGOCD_DIR"
+  mv "$ARGOCD_DIR.tmp" "$ARGOCD_DIR"
+  log "argocd and kustomize built in $((SECONDS - start)) s"
+}
+
 mkdir -p "$CACHE"
-# One builder at a time: concurrent `make` invocations wait for each other.
+# One builder per binary set at a time: concurrent `make` invocations wait for each other.
+# Argo CD has its own lock so its long build does not hold up the others' cache checks.
+(
+  exec 8>"$CACHE/.lock-argocd"
+  flock 8
+  build_argocd
+)
 exec 9>"$CACHE/.lock"
 flock 9
 build_pebble
