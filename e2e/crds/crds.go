@@ -1,7 +1,7 @@
 // Package crds holds the CustomResourceDefinitions that the local test bed
-// needs but that no Go module serves: the OpenDataHub / OpenShift AI kinds
-// (DataScienceCluster, DSCInitialization, HardwareProfile,
-// AcceleratorProfile) and the OpenShift GitOps operator's ArgoCD kind.
+// needs but that no Go module or shared folder serves: the OpenShift GitOps
+// operator's ArgoCD kind, and (for the payload's dry-run test) the Open Data
+// Hub kinds it was written against before the real ones were at hand.
 //
 // They are deliberately minimal: each schema covers the fields that
 // rhoai-bootstrap and its GitOps payload set, so that typos are rejected by

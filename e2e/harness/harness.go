@@ -1,7 +1,8 @@
 // Package harness starts a rehearsal: the test bed, the cluster simulator wired to it
-// (OLM installs Argo CD's CRDs, Argo CD renders this checkout's GitOps payload), and the
-// binaries under test — rhoai-bootstrap and the fake openshift-install — built from this
-// checkout. The e2e tests, `make demo`, the benchmark and the chaos script use it.
+// (OLM installs each operator's real CRDs, the GitOps operator starts the real Argo CD,
+// which syncs this checkout's GitOps payload from the bed's Git server), and the binaries
+// under test — rhoai-bootstrap and the fake openshift-install — built from this checkout.
+// The e2e tests, `make demo`, the benchmark and the chaos script use it.
 package harness
 
 import (
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
-	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/payload"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
@@ -47,6 +47,7 @@ type Rehearsal struct {
 	simDone chan error
 	tmp     string
 	pool    *Pool // the bed is borrowed from it
+	argo    *ArgoCDs
 
 	closeLog func() error
 }
@@ -105,34 +106,89 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 	return r, nil
 }
 
-// startSimulator starts a simulator of its own on r.Bed.
+// startSimulator starts a simulator of its own on r.Bed. The Argo CD it starts lives as
+// long as the simulator: a rehearsal's Argo CD never sees the next rehearsal's bed, whose
+// rewind (etcd put back under the API server) a running controller's caches and watches
+// would not survive as a real cluster's never have to.
 func (r *Rehearsal) startSimulator(o Options) error {
 	r.Bed.SetDNSPropagation(o.DNSPropagation)
-	cfg := r.Bed.Config()
-	sim, err := simulator.New(cfg, simulator.Options{
-		Latencies: o.Latencies,
-		InstallCRDs: func(ctx context.Context, pkg string) error {
-			if pkg == "openshift-gitops-operator" {
-				return testbed.InstallCRDs(ctx, cfg, testbed.CRDSetArgoCD)
-			}
-			return nil
-		},
-		RenderApp: payload.Renderer{Root: r.Root}.Render,
-		Log: func(format string, args ...any) {
-			if o.Log != nil {
-				fmt.Fprintf(o.Log, "%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-			}
-		},
-	})
+	var logf func(string, ...any)
+	if o.Log != nil {
+		logf = func(format string, args ...any) {
+			fmt.Fprintf(o.Log, "%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+		}
+	}
+	opts, argo := SimulatorOptions(r.Bed, o.Latencies, logf)
+	sim, err := simulator.New(r.Bed.Config(), opts)
 	if err != nil {
 		return err
 	}
-	r.Sim = sim
+	r.Sim, r.argo = sim, argo
 	simCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.simDone = make(chan error, 1)
 	go func() { r.simDone <- r.Sim.Run(simCtx) }()
 	return nil
+}
+
+// ArgoCDs tracks the real Argo CDs a simulator started on a bed.
+type ArgoCDs struct {
+	mu      sync.Mutex
+	running map[string]*testbed.ArgoCD // by namespace
+}
+
+// Get returns the Argo CD running for the ArgoCD instance in namespace, or nil.
+func (a *ArgoCDs) Get(namespace string) *testbed.ArgoCD {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running[namespace]
+}
+
+// SimulatorOptions wires a simulator to a bed: the simulated OLM installs each operator's
+// real CRDs (testbed.CRDSetsOf), and the simulated GitOps operator starts the real Argo
+// CD on the bed with the configuration it derived from the ArgoCD CR. The returned
+// ArgoCDs tells which Argo CD runs.
+func SimulatorOptions(bed *testbed.Bed, lat simulator.Latencies, logf func(string, ...any)) (simulator.Options, *ArgoCDs) {
+	cfg := bed.Config()
+	argo := &ArgoCDs{running: map[string]*testbed.ArgoCD{}}
+	return simulator.Options{
+		Latencies: lat,
+		InstallCRDs: func(ctx context.Context, pkg string) error {
+			for _, set := range testbed.CRDSetsOf(pkg) {
+				if err := testbed.InstallCRDs(ctx, cfg, set); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		StartArgoCD: func(ctx context.Context, inst simulator.ArgoCDInstance) (func() error, error) {
+			a, err := bed.StartArgoCD(ctx, testbed.ArgoCDOptions{Namespace: inst.Namespace, Name: inst.Name,
+				PersistResourceHealth: inst.CmdParams["controller.resource.health.persist"] == "true"})
+			if err != nil {
+				return nil, err
+			}
+			argo.mu.Lock()
+			argo.running[inst.Namespace] = a
+			argo.mu.Unlock()
+			return func() error {
+				argo.mu.Lock()
+				if argo.running[inst.Namespace] == a {
+					delete(argo.running, inst.Namespace)
+				}
+				argo.mu.Unlock()
+				return a.Stop()
+			}, nil
+		},
+		Log: logf,
+	}, argo
+}
+
+// ArgoCD is the real Argo CD running for the default instance (openshift-gitops), or nil.
+func (r *Rehearsal) ArgoCD() *testbed.ArgoCD {
+	if r.argo == nil {
+		return nil
+	}
+	return r.argo.Get("openshift-gitops")
 }
 
 // Stop stops the simulator, then gives the bed back to its pool (rewound) or, if it is

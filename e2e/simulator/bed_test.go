@@ -41,7 +41,7 @@ import (
 const (
 	k8sVersion       = "v1.37.2"
 	openshiftAPI     = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
-	argoCDModule     = "github.com/argoproj/argo-cd/v3@v3.5.7"
+	argoCDModule     = "github.com/argoproj/argo-cd/v3@v3.6.1"
 	brokenPackage    = "servicemeshoperator" // its bundle fails to install (installCRDs)
 	testManager      = "simulator-test"
 	testAppHealthLua = "hs = {}\nhs.status = \"Progressing\"\nhs.message = \"\"\nif obj.status ~= nil and obj.status.health ~= nil then\n  hs.status = obj.status.health.status\nend\nreturn hs\n"
@@ -56,7 +56,11 @@ type bed struct {
 
 	mu        sync.Mutex
 	installed []string
-	renders   map[string][]*unstructured.Unstructured
+	// argoStarts and argoStops count the simulated operator's StartArgoCD calls and the
+	// stops of what they started, per namespace/name (the simulator's own tests check the
+	// operator role; the real Argo CD runs in the e2e suites).
+	argoStarts, argoStops map[string]int
+	argoParams            map[string]map[string]string
 }
 
 var (
@@ -156,7 +160,7 @@ func startBed() (*bed, error) {
 		}
 		stopReaper()
 	}
-	b := &bed{cfg: cfg, renders: map[string][]*unstructured.Unstructured{}}
+	b := &bed{cfg: cfg, argoStarts: map[string]int{}, argoStops: map[string]int{}, argoParams: map[string]map[string]string{}}
 	quiet := rest.CopyConfig(cfg)
 	quiet.WarningHandler = rest.NoWarnings{} // tests create objects with Argo CD's unqualified finalizer on purpose
 	quiet.QPS, quiet.Burst = 200, 400        // tests poll every 25 ms; client-side throttling would distort timings
@@ -179,7 +183,7 @@ func startBed() (*bed, error) {
 			log.Printf("sim: "+format, args...)
 		}
 	}
-	b.sim, err = New(cfg, Options{InstallCRDs: b.installCRDs, RenderApp: b.render, Log: logf})
+	b.sim, err = New(cfg, Options{InstallCRDs: b.installCRDs, StartArgoCD: b.startArgoCD, Log: logf})
 	if err != nil {
 		close(ran)
 		return nil, err
@@ -434,25 +438,26 @@ func obj(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.U
 	return u
 }
 
-// render is the bed's Options.RenderApp: what each test registered for a path.
-func (b *bed) render(_ context.Context, _, _, path string) ([]*unstructured.Unstructured, error) {
+// startArgoCD is the bed's Options.StartArgoCD: it records the call and what argocd-cmd-params-cm
+// held; the returned stop records the stop.
+func (b *bed) startArgoCD(_ context.Context, inst ArgoCDInstance) (func() error, error) {
+	key := inst.Namespace + "/" + inst.Name
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	objs, ok := b.renders[path]
-	if !ok {
-		return nil, fmt.Errorf("path %q: app path does not exist", path)
-	}
-	out := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		out[i] = o.DeepCopy()
-	}
-	return out, nil
+	b.argoStarts[key]++
+	b.argoParams[key] = inst.CmdParams
+	b.mu.Unlock()
+	return func() error {
+		b.mu.Lock()
+		b.argoStops[key]++
+		b.mu.Unlock()
+		return nil
+	}, nil
 }
 
-func (b *bed) setRender(path string, objs ...*unstructured.Unstructured) {
+func (b *bed) argoCounts(key string) (starts, stops int) {
 	b.mu.Lock()
-	b.renders[path] = objs
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	return b.argoStarts[key], b.argoStops[key]
 }
 
 // ensureGitOps makes sure the GitOps operator is installed (as the bootstrap would install

@@ -161,6 +161,10 @@ func (s *Simulator) executeInstallPlan(ctx context.Context, ip *unstructured.Uns
 	if err := s.setInstallPlanPhase(ctx, ip, "Installing", ""); err != nil {
 		return err
 	}
+	if msg := s.installFailure(pkg); msg != "" {
+		s.logf("olm: installplan %s/%s failed (injected): %s", ip.GetNamespace(), ip.GetName(), msg)
+		return s.setInstallPlanPhase(ctx, ip, "Failed", msg)
+	}
 	if hook := s.options().InstallCRDs; hook != nil {
 		if err := hook(ctx, pkg); err != nil {
 			s.logf("olm: installplan %s/%s failed: %v", ip.GetNamespace(), ip.GetName(), err)

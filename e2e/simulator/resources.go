@@ -11,14 +11,19 @@ var (
 	gvrConfigMap = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	gvrSecret    = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 
+	gvrServiceAccount     = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+	gvrRole               = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}
+	gvrRoleBinding        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}
+	gvrClusterRole        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
+	gvrClusterRoleBinding = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
+
 	gvrSubscription  = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "subscriptions"}
 	gvrInstallPlan   = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "installplans"}
 	gvrCSV           = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1alpha1", Resource: "clusterserviceversions"}
 	gvrOperatorGroup = schema.GroupVersionResource{Group: "operators.coreos.com", Version: "v1", Resource: "operatorgroups"}
 
-	gvrArgoCD      = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1beta1", Resource: "argocds"}
-	gvrApplication = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
-	gvrAppProject  = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}
+	gvrArgoCD     = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1beta1", Resource: "argocds"}
+	gvrAppProject = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}
 
 	gvrClusterOperator    = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "clusteroperators"}
 	gvrAPIServer          = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "apiservers"}
@@ -60,21 +65,13 @@ func (s *Simulator) registerWatches() {
 	s.watch(gvrArgoCD, "", func(u *unstructured.Unstructured) {
 		s.argocds.add(keyOf(u))
 		if u.GetNamespace() == gitopsNS {
-			s.apps.add(allKey)
 			s.gitops.add(gitopsNS) // the operator recreates its default instance
 		}
 	})
-	s.watch(gvrApplication, gitopsNS, func(u *unstructured.Unstructured) {
-		s.apps.add(keyOf(u))
-		if parent := trackingParent(u); parent != "" {
-			s.apps.add(gitopsNS + "/" + parent)
-		}
-	})
-	s.watch(gvrAppProject, gitopsNS, func(*unstructured.Unstructured) { s.apps.add(allKey) })
 	s.watch(gvrConfigMap, gitopsNS, func(u *unstructured.Unstructured) {
-		if u.GetName() == argocdCM {
-			s.apps.add(allKey)
-			s.argocds.add(allKey) // the operator owns argocd-cm and reverts foreign edits
+		switch u.GetName() {
+		case argocdCM, argocdRBACCM, argocdCmdParamsCM:
+			s.argocds.add(allKey) // the operator owns these and reverts foreign edits
 		}
 	})
 

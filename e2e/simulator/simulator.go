@@ -1,7 +1,9 @@
-// Package simulator plays the controllers a real OpenShift cluster runs — OLM, the OpenShift
-// GitOps operator, the Argo CD application controller, the ingress, kube-apiserver and
-// authentication operators and machine-api — against the bare kube-apiserver of the local test
-// bed. The bed has the CRDs but no controllers, so without this package nothing would ever
+// Package simulator plays the controllers a real OpenShift cluster runs and the bed cannot
+// — OLM, the OpenShift GitOps operator (argocd-operator), the ingress, kube-apiserver and
+// authentication operators and machine-api — against the bare kube-apiserver of the local
+// test bed. Argo CD itself is not simulated: the GitOps operator role writes Argo CD's
+// configuration from the ArgoCD CR and has the real application controller and repo-server
+// started (Options.StartArgoCD). The bed has the CRDs but no controllers, so without this package nothing would ever
 // write a status and every wait in the bootstrap would be untested.
 //
 // Each controller is a small informer-triggered work loop that reads live objects, waits its
@@ -12,9 +14,9 @@
 //
 // Typical use in the test bed:
 //
-//	sim, err := simulator.New(cfg, simulator.Options{InstallCRDs: bed.InstallCRDs, RenderApp: render})
-//	go sim.Run(ctx)             // until ctx is cancelled
-//	sim.FailApp("rhoai", "...") // change behaviour while the bootstrap runs
+//	sim, err := simulator.New(cfg, simulator.Options{InstallCRDs: install, StartArgoCD: start})
+//	go sim.Run(ctx)                      // until ctx is cancelled
+//	sim.FailInstall("nfd", "...")        // change behaviour while the bootstrap runs
 package simulator
 
 import (
@@ -30,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -44,10 +47,8 @@ type Latencies struct {
 	// OperatorInstall is Subscription → CSV Succeeded: half of it before the InstallPlan, the
 	// rest spread over the CSV phases Pending → InstallReady → Installing → Succeeded.
 	OperatorInstall time.Duration
-	// ArgoCDReady is ArgoCD created → phase Available.
+	// ArgoCDReady is ArgoCD created → its Argo CD started (then phase Available).
 	ArgoCDReady time.Duration
-	// AppSync is how long one Application sync takes (per app, so app-of-apps adds up).
-	AppSync time.Duration
 	// IngressRollout, APIServerRollout and OAuthRollout are how long the ClusterOperator
 	// stays Progressing=True after its config changed.
 	IngressRollout, APIServerRollout, OAuthRollout time.Duration
@@ -56,7 +57,7 @@ type Latencies struct {
 }
 
 func (l Latencies) withDefaults() Latencies {
-	for _, d := range []*time.Duration{&l.OperatorInstall, &l.ArgoCDReady, &l.AppSync,
+	for _, d := range []*time.Duration{&l.OperatorInstall, &l.ArgoCDReady,
 		&l.IngressRollout, &l.APIServerRollout, &l.OAuthRollout, &l.MachineSet} {
 		if *d <= 0 {
 			*d = DefaultLatency
@@ -69,18 +70,33 @@ func (l Latencies) withDefaults() Latencies {
 type Options struct {
 	// Latencies; zero fields get DefaultLatency (use 1ns for "immediately").
 	Latencies Latencies
-	// FailApps maps an Application name to a message; such an app's sync fails with that
-	// message and its health goes Degraded.
-	FailApps map[string]string
+	// FailInstalls maps an OLM package name to a message: that package's InstallPlan fails
+	// with it (what OLM does when a bundle's step cannot be applied).
+	FailInstalls map[string]string
 	// InstallCRDs is called when an InstallPlan executes, to make that operator's CRDs appear
 	// (the real InstallPlan creates the bundle's CRDs before the CSV can succeed). The test bed
 	// provides it; e.g. the GitOps operator brings Argo CD's CRDs. Nil installs nothing.
 	InstallCRDs func(ctx context.Context, pkg string) error
-	// RenderApp renders an Application source into objects, as Argo CD's repo-server would.
-	// Nil means apps have no children.
-	RenderApp func(ctx context.Context, repoURL, revision, path string) ([]*unstructured.Unstructured, error)
+	// StartArgoCD runs the real Argo CD (application controller, repo-server, Redis) for an
+	// ArgoCD instance whose configuration the simulated operator has written: what the
+	// operator's Deployments and StatefulSet would run. It returns how to stop it. Nil: no
+	// Argo CD runs and instances stay Pending.
+	StartArgoCD func(ctx context.Context, inst ArgoCDInstance) (stop func() error, err error)
 	// Log receives one line per notable transition; nil discards.
 	Log func(format string, args ...any)
+}
+
+// ArgoCDInstance is what StartArgoCD needs to know of an ArgoCD.
+type ArgoCDInstance struct {
+	Namespace, Name string
+	// CmdParams is argocd-cmd-params-cm's data as the operator wrote it.
+	CmdParams map[string]string
+}
+
+// argoRun is a running Argo CD of one ArgoCD (by UID).
+type argoRun struct {
+	uid  types.UID
+	stop func() error
 }
 
 // Simulator runs the simulated controllers against one API server.
@@ -89,13 +105,12 @@ type Simulator struct {
 	typed   kubernetes.Interface
 	watches []*watcher
 
-	subs, csvs, gitops, argocds, apps, clusterOps, ingress, apiserver, oauth, machineSets *loop
+	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets *loop
 
 	mu        sync.Mutex
 	opts      Options
-	stuck     map[string]bool
 	deadlines map[string]time.Time
-	appStates map[string]*appState
+	argoRuns  map[string]*argoRun
 	warned    map[string]bool
 	runCtx    context.Context
 	// argoDisabled is the GitOps operator's last seen DISABLE_DEFAULT_ARGOCD_INSTANCE.
@@ -111,9 +126,8 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	// 5 QPS would make it look slow for reasons no real cluster has.
 	cfg.QPS, cfg.Burst = 200, 400
 	s := &Simulator{
-		stuck:     map[string]bool{},
 		deadlines: map[string]time.Time{},
-		appStates: map[string]*appState{},
+		argoRuns:  map[string]*argoRun{},
 		warned:    map[string]bool{},
 	}
 	// API warnings (e.g. about Argo CD's unqualified finalizer name, on every app update)
@@ -133,7 +147,6 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.csvs = newLoop("olm-csvs", 1, s.syncCSVs)
 	s.gitops = newLoop("gitops-operator", 1, s.syncGitOpsOperator)
 	s.argocds = newLoop("argocd-operator", 1, s.syncArgoCD)
-	s.apps = newLoop("argocd-application-controller", 4, s.syncApp)
 	s.clusterOps = newLoop("clusteroperators", 1, s.syncClusterOperator)
 	s.ingress = newLoop("ingress-operator", 1, s.syncIngressController)
 	s.apiserver = newLoop("kube-apiserver-operator", 1, s.kubeAPIServerRollout().sync)
@@ -179,26 +192,36 @@ func (s *Simulator) Run(ctx context.Context) error {
 		w.stop()
 	}
 	wg.Wait()
-	return nil
+	// The operator's Pods do not outlive the simulated cluster.
+	return s.stopAllArgoCDs()
+}
+
+// runContext is the context Run was started with (Argo CD lives as long as it).
+func (s *Simulator) runContext() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runCtx == nil {
+		return context.Background()
+	}
+	return s.runCtx
 }
 
 func (s *Simulator) loops() []*loop {
-	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.apps, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets}
+	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).
 func (s *Simulator) SetOptions(opts Options) {
 	s.setOptions(opts)
-	s.apps.add(allKey)
 }
 
 func (s *Simulator) setOptions(opts Options) {
 	opts.Latencies = opts.Latencies.withDefaults()
-	fail := make(map[string]string, len(opts.FailApps))
-	for k, v := range opts.FailApps {
+	fail := make(map[string]string, len(opts.FailInstalls))
+	for k, v := range opts.FailInstalls {
 		fail[k] = v
 	}
-	opts.FailApps = fail
+	opts.FailInstalls = fail
 	s.mu.Lock()
 	s.opts = opts
 	s.mu.Unlock()
@@ -211,38 +234,17 @@ func (s *Simulator) SetLatencies(l Latencies) {
 	s.mu.Unlock()
 }
 
-// FailApp makes the Application name fail its sync with msg (Degraded); an empty msg heals it.
-// Either way the app syncs again after AppSync.
-func (s *Simulator) FailApp(name, msg string) {
+// FailInstall makes the next InstallPlan of the OLM package pkg fail with msg, as OLM's
+// catalog operator fails a plan whose step cannot be applied; the Subscription then reports
+// InstallPlanFailed. An empty msg lets later plans succeed.
+func (s *Simulator) FailInstall(pkg, msg string) {
 	s.mu.Lock()
 	if msg == "" {
-		delete(s.opts.FailApps, name)
+		delete(s.opts.FailInstalls, pkg)
 	} else {
-		s.opts.FailApps[name] = msg
+		s.opts.FailInstalls[pkg] = msg
 	}
 	s.mu.Unlock()
-	s.apps.add(allKey)
-}
-
-// StuckFinalizers makes the named Applications keep their resources finalizer when deleted,
-// as an Argo CD that cannot delete their resources would, so destroy's stuck-finalizer report
-// can be tested.
-func (s *Simulator) StuckFinalizers(names ...string) {
-	s.mu.Lock()
-	for _, n := range names {
-		s.stuck[n] = true
-	}
-	s.mu.Unlock()
-}
-
-// ReleaseFinalizers undoes StuckFinalizers; pending deletions then complete.
-func (s *Simulator) ReleaseFinalizers(names ...string) {
-	s.mu.Lock()
-	for _, n := range names {
-		delete(s.stuck, n)
-	}
-	s.mu.Unlock()
-	s.apps.add(allKey)
 }
 
 func (s *Simulator) options() Options {
@@ -265,11 +267,11 @@ func (w warningLogger) HandleWarningHeader(_ int, _ string, text string) {
 	}
 }
 
-// failure is the injected sync failure of the Application name, if any.
-func (s *Simulator) failure(name string) string {
+// installFailure is the injected InstallPlan failure of package pkg, if any.
+func (s *Simulator) installFailure(pkg string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.opts.FailApps[name]
+	return s.opts.FailInstalls[pkg]
 }
 
 func (s *Simulator) lat() Latencies { return s.options().Latencies }

@@ -122,6 +122,8 @@ type Bed struct {
 	proxy        *awsProxy
 	hostedZoneID string
 	acme         *acme
+	git          *gitServer
+	argocds      []*ArgoCD // running Argo CDs (StartArgoCD), stopped with the bed at the latest
 
 	infraID           string
 	kubeadminPassword string
@@ -207,6 +209,22 @@ func (b *Bed) startAll(ctx context.Context) error {
 	// AWS and ACME start while the control plane does; the proxy needs both
 	// moto and challtestsrv.
 	g.Go(func() error {
+		if b.opts.NoKube {
+			return nil // nothing would sync from it
+		}
+		return b.timed("git", func() error {
+			if err := b.startGit(); err != nil {
+				return err
+			}
+			root, err := ModuleRoot()
+			if err != nil {
+				return err
+			}
+			_, err = b.PublishPayload(gctx, root)
+			return err
+		})
+	})
+	g.Go(func() error {
 		side, sctx := errgroup.WithContext(gctx)
 		side.Go(func() error { return b.timed("moto", func() error { return b.startMoto(sctx) }) })
 		side.Go(func() error { return b.timed("pebble+challtestsrv", func() error { return b.startACME(sctx) }) })
@@ -273,7 +291,11 @@ func (b *Bed) Stop() error {
 		}
 		b.mu.Lock()
 		procs := slices.Clone(b.procs)
+		argocds := slices.Clone(b.argocds)
 		b.mu.Unlock()
+		for _, a := range argocds {
+			errs = append(errs, a.Stop())
+		}
 		var wg sync.WaitGroup
 		errCh := make(chan error, len(procs))
 		for _, p := range procs {
@@ -303,13 +325,17 @@ func (b *Bed) Stop() error {
 }
 
 // PIDs are the process IDs of everything the bed started: moto_server,
-// pebble-challtestsrv, pebble, and envtest's etcd and kube-apiserver. After
+// pebble-challtestsrv, pebble, envtest's etcd and kube-apiserver, and the
+// Argo CDs still running. After
 // Stop none of them is alive.
 func (b *Bed) PIDs() []int {
 	b.mu.Lock()
 	var pids []int
 	for _, p := range b.procs {
 		pids = append(pids, p.cmd.Process.Pid)
+	}
+	for _, a := range b.argocds {
+		pids = append(pids, a.PIDs()...)
 	}
 	b.mu.Unlock()
 	if b.kube != nil {
@@ -394,6 +420,7 @@ func (b *Bed) Env() []string {
 		"RHOAI_BED_CHALLTESTSRV=" + b.acme.challtestURL,
 		"RHOAI_BED_MOTO=" + b.motoURL.String(),
 		"RHOAI_BED_AUDIT_LOG=" + b.auditLog,
+		"RHOAI_BED_GIT_URL=" + b.GitURL(),
 	}
 }
 

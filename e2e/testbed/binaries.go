@@ -29,6 +29,9 @@ type Paths struct {
 	Kubernetes string
 	// Pebble holds pebble and pebble-challtestsrv.
 	Pebble string
+	// ArgoCD holds Argo CD's multi-call binary (argocd) and the kustomize its
+	// repo-server runs.
+	ArgoCD string
 }
 
 // EnsureBinaries runs e2e/testbin/build.sh, which builds the binaries once
@@ -57,6 +60,7 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		Root:       cache,
 		Kubernetes: filepath.Join(cache, envOr("K8S_VERSION", DefaultKubernetesVersion)),
 		Pebble:     filepath.Join(cache, "pebble-"+envOr("PEBBLE_VERSION", DefaultPebbleVersion)),
+		ArgoCD:     filepath.Join(cache, "argocd-"+envOr("ARGOCD_VERSION", DefaultArgoCDVersion)),
 	}
 	for _, f := range []string{
 		filepath.Join(p.Kubernetes, "etcd"),
@@ -64,6 +68,8 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		filepath.Join(p.Kubernetes, "kubectl"),
 		filepath.Join(p.Pebble, "pebble"),
 		filepath.Join(p.Pebble, "pebble-challtestsrv"),
+		filepath.Join(p.ArgoCD, "argocd"),
+		filepath.Join(p.ArgoCD, "kustomize"),
 	} {
 		if _, err := os.Stat(f); err != nil {
 			return Paths{}, fmt.Errorf("build.sh finished but a binary is missing: %w", err)

@@ -37,32 +37,66 @@ type CRDSet string
 const (
 	// CRDSetOpenShift is what a fresh OpenShift cluster serves: OLM
 	// (Subscription, InstallPlan, CSV, OperatorGroup, CatalogSource, ...),
-	// config.openshift.io, operator.openshift.io, machine.openshift.io and
-	// the cluster autoscaler's ClusterAutoscaler / MachineAutoscaler.
+	// config.openshift.io, operator.openshift.io, console.openshift.io,
+	// machine.openshift.io, the cluster autoscaler's ClusterAutoscaler /
+	// MachineAutoscaler, and stand-ins for the aggregated APIs of
+	// openshift-apiserver that the GitOps payload uses (ImageStream, Template,
+	// Group).
 	CRDSetOpenShift CRDSet = "openshift"
-	// CRDSetOpenShiftAI is what the OpenShift AI operator brings:
-	// DataScienceCluster, DSCInitialization, HardwareProfile,
-	// AcceleratorProfile and KServe's kinds.
+	// CRDSetOpenShiftAI is what the OpenShift AI operator (rhods-operator 3.4)
+	// brings: the Open Data Hub v3.4.0 kinds (DataScienceCluster v2,
+	// DSCInitialization, HardwareProfile, Auth, the component kinds), KServe's
+	// (InferenceService, ServingRuntime, LLMInferenceService, ...) and
+	// Models-as-a-Service's, read from the shared CRD folder (SharedCRDDir).
 	CRDSetOpenShiftAI CRDSet = "openshift-ai"
 	// CRDSetNVIDIA is the NVIDIA GPU operator's ClusterPolicy and
 	// NVIDIADriver.
 	CRDSetNVIDIA CRDSet = "nvidia"
 	// CRDSetArgoCD is what the OpenShift GitOps operator brings: Argo CD's
-	// Application and AppProject, and the operator's ArgoCD. The bed does
-	// not install it; a simulated GitOps operator does, when its
-	// Subscription succeeds. ApplicationSet is left out: nothing here uses
+	// Application and AppProject (from the Argo CD release the bed runs), and
+	// the operator's ArgoCD. ApplicationSet is left out: nothing here uses
 	// it, and its 1.4 MB schema cost the API server ~3 s of CPU at every
-	// operator install (a payload that starts using it fails loudly: the
-	// simulated Argo CD cannot apply a kind the bed does not serve).
+	// operator install (a payload that starts using it fails loudly: Argo CD
+	// cannot apply a kind the bed does not serve).
 	CRDSetArgoCD CRDSet = "argocd"
+	// CRDSetKuadrant is Red Hat Connectivity Link's (Kuadrant's) kinds.
+	CRDSetKuadrant CRDSet = "kuadrant"
+	// CRDSetNFD, CRDSetKueue and CRDSetLeaderWorkerSet are the Node Feature
+	// Discovery, Red Hat build of Kueue and LeaderWorkerSet operators' kinds.
+	// No real CRD of theirs can be had here (their repositories are not served
+	// as modules): minimal stand-ins with the real group, version, kind and
+	// scope, shared with the payload's dry-run test (manifests/testdata/crds).
+	CRDSetNFD             CRDSet = "nfd"
+	CRDSetKueue           CRDSet = "kueue"
+	CRDSetLeaderWorkerSet CRDSet = "leader-worker-set"
 	// CRDSetCertManager is cert-manager's Certificate, CertificateRequest and
-	// ClusterIssuer, which the cert-manager operator brings: the hand-off tests create the
-	// payload's Certificates and judge them with cert-manager's own policies.
+	// ClusterIssuer, which the cert-manager Operator for Red Hat OpenShift brings
+	// when the payload subscribes to it (the real bundle brings Issuer, Order and
+	// Challenge too; nothing on the bed uses them, and each CRD costs every bed start).
 	CRDSetCertManager CRDSet = "cert-manager"
 )
 
-// DefaultCRDSets are installed by Start unless Options.CRDSets says otherwise.
-var DefaultCRDSets = []CRDSet{CRDSetOpenShift, CRDSetOpenShiftAI, CRDSetNVIDIA, CRDSetCertManager}
+// DefaultCRDSets are installed by Start unless Options.CRDSets says otherwise:
+// only what the cluster itself serves. Operators' kinds appear when the
+// simulated OLM installs the operator (CRDSetsOf), as on a real cluster, so
+// Argo CD's sync ordering meets kinds that do not exist yet.
+var DefaultCRDSets = []CRDSet{CRDSetOpenShift}
+
+// packageCRDs maps an OLM package to the CRD sets its bundle brings.
+var packageCRDs = map[string][]CRDSet{
+	"openshift-gitops-operator":       {CRDSetArgoCD},
+	"rhods-operator":                  {CRDSetOpenShiftAI},
+	"gpu-operator-certified":          {CRDSetNVIDIA},
+	"nfd":                             {CRDSetNFD},
+	"kueue-operator":                  {CRDSetKueue},
+	"leader-worker-set":               {CRDSetLeaderWorkerSet},
+	"rhcl-operator":                   {CRDSetKuadrant},
+	"openshift-cert-manager-operator": {CRDSetCertManager},
+}
+
+// CRDSetsOf returns the CRD sets the OLM package pkg brings (none for a
+// package whose kinds nothing on the bed uses).
+func CRDSetsOf(pkg string) []CRDSet { return packageCRDs[pkg] }
 
 // Module versions the CRDs are read from. They are looked up in the Go module
 // cache (downloaded through the module proxy when missing), never copied into
@@ -71,33 +105,45 @@ const (
 	operatorFrameworkAPI      = "github.com/operator-framework/api@v0.45.0"
 	openshiftAPI              = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
 	clusterAutoscalerOperator = "github.com/openshift/cluster-autoscaler-operator@v0.0.1-0.20260608074635-5c8643284941"
-	argoCD                    = "github.com/argoproj/argo-cd/v3@v3.5.7"
+	argoCD                    = "github.com/argoproj/argo-cd/v3@" + DefaultArgoCDVersion
 	gpuOperator               = "github.com/NVIDIA/gpu-operator@v0.0.0-20250917190837-d73a0086a6ba"
-	kserve                    = "github.com/kserve/kserve@v0.16.0"
 	pebbleModule              = "github.com/letsencrypt/pebble/v2@" + DefaultPebbleVersion
 	// CertManagerModule is cert-manager as the cert-manager Operator for Red Hat OpenShift
 	// ships it; e2e/testbin/build.sh builds cmjudge from the same version.
 	CertManagerModule = "github.com/cert-manager/cert-manager@v1.20.3"
 )
 
-// crdSource is a folder of a module whose CRD files belong to a set.
+// crdSource is a folder whose CRD files belong to a set: in a module (module
+// set), in the shared CRD folder (shared set, see SharedCRDDir) or in this
+// repository (repo set, relative to its root).
 type crdSource struct {
-	module string
-	dir    string
+	module, shared, repo string
+	dir                  string
 	// keep selects files; nil keeps every *.yaml file.
 	keep func(name string) bool
 }
+
+func only(names ...string) func(string) bool {
+	return func(name string) bool { return slices.Contains(names, name) }
+}
+
+// payloadStandIns are the payload dry-run test's stand-in CRDs (see CRDSetNFD).
+const payloadStandIns = "manifests/testdata/crds"
 
 var crdSources = map[CRDSet][]crdSource{
 	CRDSetOpenShift: {
 		{module: operatorFrameworkAPI, dir: "crds"},
 		{module: openshiftAPI, dir: "config/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: openshiftAPI, dir: "operator/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
+		{module: openshiftAPI, dir: "console/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: openshiftAPI, dir: "machine/v1beta1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: clusterAutoscalerOperator, dir: "install", keep: func(name string) bool { return strings.HasSuffix(name, ".crd.yaml") }},
+		{repo: ".", dir: payloadStandIns, keep: only("imagestream.yaml", "template.yaml", "group.yaml")},
 	},
 	CRDSetOpenShiftAI: {
-		{module: kserve, dir: "config/crd/full"},
+		{shared: ".", dir: "odh-v3.4.0"},
+		{shared: ".", dir: "kserve"},
+		{shared: ".", dir: "maas"},
 	},
 	CRDSetNVIDIA: {
 		{module: gpuOperator, dir: "config/crd/bases"},
@@ -110,12 +156,30 @@ var crdSources = map[CRDSet][]crdSource{
 	CRDSetArgoCD: {
 		{module: argoCD, dir: "manifests/crds", keep: func(name string) bool { return name != "applicationset-crd.yaml" }},
 	},
+	CRDSetKuadrant:        {{shared: ".", dir: "kuadrant"}},
+	CRDSetNFD:             {{repo: ".", dir: payloadStandIns, keep: only("nfd.yaml")}},
+	CRDSetKueue:           {{repo: ".", dir: payloadStandIns, keep: only("kueue.yaml")}},
+	CRDSetLeaderWorkerSet: {{repo: ".", dir: payloadStandIns, keep: only("leaderworkersetoperator.yaml")}},
 }
 
 // embeddedCRDs are the sets' CRDs that we write ourselves (e2e/crds).
 var embeddedCRDs = map[CRDSet][]string{
-	CRDSetOpenShiftAI: crds.OpenDataHub,
-	CRDSetArgoCD:      crds.GitOps,
+	CRDSetArgoCD: crds.GitOps,
+}
+
+// SharedCRDDir is the folder of real upstream CRDs no module serves (Open Data
+// Hub / OpenShift AI, KServe, MaaS, Kuadrant; provenance in its README):
+// $RHOAI_SHARED_CRDS, else ../shared/crds next to this repository's root.
+// It is a test prerequisite, never copied into the repository.
+func SharedCRDDir() (string, error) {
+	if d := os.Getenv("RHOAI_SHARED_CRDS"); d != "" {
+		return d, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "..", "shared", "crds"), nil
 }
 
 // defaultFeatureSet keeps the openshift/api manifests a default cluster
@@ -276,7 +340,9 @@ func crdFiles(ctx context.Context, set CRDSet) ([]crdFile, error) {
 	}
 	var modules []string
 	for _, s := range sources {
-		modules = append(modules, s.module)
+		if s.module != "" {
+			modules = append(modules, s.module)
+		}
 	}
 	dirs, err := moduleDirs(ctx, modules...)
 	if err != nil {
@@ -284,10 +350,26 @@ func crdFiles(ctx context.Context, set CRDSet) ([]crdFile, error) {
 	}
 	var out []crdFile
 	for _, s := range sources {
-		dir := filepath.Join(dirs[s.module], filepath.FromSlash(s.dir))
+		var base string
+		switch {
+		case s.module != "":
+			base = dirs[s.module]
+		case s.shared != "":
+			if base, err = SharedCRDDir(); err != nil {
+				return nil, err
+			}
+		default:
+			if base, err = ModuleRoot(); err != nil {
+				return nil, err
+			}
+		}
+		dir := filepath.Join(base, filepath.FromSlash(s.dir))
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("listing CRDs of %s: %w", s.module, err)
+			if s.shared != "" {
+				return nil, fmt.Errorf("reading the shared CRDs (a test prerequisite: set RHOAI_SHARED_CRDS to the shared/crds folder): %w", err)
+			}
+			return nil, fmt.Errorf("listing CRDs of set %s: %w", set, err)
 		}
 		for _, e := range entries {
 			name := e.Name()

@@ -20,7 +20,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/payload"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
@@ -67,25 +67,12 @@ func run() error {
 	}
 
 	// The cluster simulator plays the controllers the bed lacks (OLM, the GitOps
-	// operator, Argo CD rendering this checkout's payload, ingress, kube-apiserver,
-	// authentication, machine-api). It stops before the bed (defers run in reverse).
-	root, err := testbed.ModuleRoot()
-	if err != nil {
-		return err
-	}
-	cfg := bed.Config()
-	sim, err := simulator.New(cfg, simulator.Options{
-		InstallCRDs: func(ctx context.Context, pkg string) error {
-			if pkg == "openshift-gitops-operator" {
-				return testbed.InstallCRDs(ctx, cfg, testbed.CRDSetArgoCD)
-			}
-			return nil
-		},
-		RenderApp: payload.Renderer{Root: root}.Render,
-		Log: func(format string, args ...any) {
-			fmt.Printf("%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-		},
+	// operator, ingress, kube-apiserver, authentication, machine-api); its GitOps
+	// operator starts the real Argo CD. It stops before the bed (defers run in reverse).
+	opts, _ := harness.SimulatorOptions(bed, simulator.Latencies{}, func(format string, args ...any) {
+		fmt.Printf("%s simulator: "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	})
+	sim, err := simulator.New(bed.Config(), opts)
 	if err != nil {
 		return err
 	}
