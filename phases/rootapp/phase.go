@@ -248,7 +248,7 @@ func first(l []string) string {
 }
 
 // children counts the Applications the root app manages and lists those that are not
-// Synced and Healthy, each with its status and message.
+// Synced and Healthy, each with why (Why).
 func (p *phase) children(ctx context.Context, c *kube.Clients) (int, []string, error) {
 	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
 	if err != nil {
@@ -265,18 +265,76 @@ func (p *phase) children(ctx context.Context, c *kube.Clients) (int, []string, e
 			continue
 		}
 		n++
-		sy, h, msg := health(&app)
-		if sy == "Synced" && h == "Healthy" {
-			continue
+		if line := Why(&app); line != "" {
+			out = append(out, line)
 		}
-		line := fmt.Sprintf("%s: %s/%s", app.GetName(), nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))
-		if msg != "" {
-			line += ": " + msg
-		}
-		out = append(out, line)
 	}
 	sort.Strings(out)
 	return n, out, nil
+}
+
+// maxResources bounds how many resources Why names per application.
+const maxResources = 3
+
+// Why says why an Application is not Synced and Healthy, in Argo CD's own words: its
+// sync and health status, then each resource whose health is not Healthy with the
+// health message Argo CD's health check gave (status.resources[].health, persisted by the
+// OpenShift GitOps operator's default controller.resource.health.persist=true), then the
+// application's conditions (sync and comparison errors). "" when it is Synced and Healthy.
+func Why(app *unstructured.Unstructured) string {
+	sy, h, msg := health(app)
+	if sy == "Synced" && h == "Healthy" {
+		return ""
+	}
+	line := fmt.Sprintf("%s: %s/%s", app.GetName(), nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))
+	var parts []string
+	resources, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
+	named := 0
+	for _, r := range resources {
+		res, _ := r.(map[string]any)
+		rh, _ := res["health"].(map[string]any)
+		status, _ := rh["status"].(string)
+		if status == "" || status == "Healthy" {
+			continue
+		}
+		if named == maxResources {
+			parts = append(parts, "…")
+			break
+		}
+		named++
+		kind, _ := res["kind"].(string)
+		name, _ := res["name"].(string)
+		if ns, _ := res["namespace"].(string); ns != "" {
+			name = ns + "/" + name
+		}
+		part := fmt.Sprintf("%s %s %s", kind, name, status)
+		if m, _ := rh["message"].(string); m != "" {
+			part += ": " + oneLine(m)
+		}
+		parts = append(parts, part)
+	}
+	conds, _, _ := unstructured.NestedSlice(app.Object, "status", "conditions")
+	for _, c := range conds {
+		cond, _ := c.(map[string]any)
+		typ, _ := cond["type"].(string)
+		m, _ := cond["message"].(string)
+		if typ != "" && m != "" {
+			parts = append(parts, typ+": "+oneLine(m))
+		}
+	}
+	if len(parts) == 0 && msg != "" {
+		parts = append(parts, oneLine(msg))
+	}
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, "; ")
+	}
+	return line
+}
+
+// oneLine folds a (multi-line) health message onto one line: Argo CD's Lua checks write
+// one line per condition.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " / ")
 }
 
 // childOf reports whether Argo CD tracks app as a resource of the parent application
