@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a full bootstrap rehearsal on the local test bed. Starts the bed (real
-# kube-apiserver + etcd, Pebble, moto, the cluster simulator), runs
+# kube-apiserver + etcd, Pebble, moto, a Git server with this checkout's payload, the
+# cluster simulator, whose GitOps operator starts the real Argo CD), runs
 #   rhoai-bootstrap install -f configs/examples/local.yaml
 # with the fake openshift-install, shows the status, and stops everything it started.
 # Keep the bed running afterwards with DEMO_KEEP=1 (Ctrl-C stops it).
@@ -46,6 +47,17 @@ bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}"
 echo "demo: install took $((SECONDS - start)) s"
 echo
 bin/rhoai-bootstrap status -f configs/examples/local.yaml "${flags[@]}"
+echo
+kubectl=$(./e2e/testbin/build.sh 2>/dev/null | tail -1)/${K8S_VERSION:-v1.37.2}/kubectl
+echo "demo: the applications as the real Argo CD reports them:"
+"$kubectl" get applications.argoproj.io -n openshift-gitops \
+  -o custom-columns='NAME:.metadata.name,SYNC:.status.sync.status,HEALTH:.status.health.status,REVISION:.status.sync.revision,SYNCED AT:.status.operationState.finishedAt'
+ctrl_log=$(ls "$out"/bed/argocd-openshift-gitops-*/argocd-application-controller.log 2>/dev/null | head -1)
+if [[ -n $ctrl_log ]]; then
+  echo "demo: Argo CD's application controller log: $ctrl_log"
+  echo "demo: sync operations it completed: $(grep -c 'Sync operation to .* succeeded' "$ctrl_log" || true)"
+  grep -m 5 'Sync operation to .* succeeded' "$ctrl_log" | sed 's/^/  /' || true
+fi
 echo
 echo "demo: a second run changes nothing:"
 bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}" --non-interactive | tail -4

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
@@ -104,9 +105,11 @@ func errString(err error) string {
 }
 
 // TestDestroyReportsStuckFinalizer installs, makes one child application hang on its
-// finalizer, and checks that destroy names it, keeps what must outlive it (Argo CD, the
-// cluster) and exits non-zero; then that once the finalizer is released, destroy again
-// finishes and leaves nothing of ours.
+// finalizer the way it happens on a real cluster — a resource it deployed carries a
+// finalizer nobody removes, so Argo CD's cascading delete waits for it — and checks that
+// destroy names the application, keeps what must outlive it (Argo CD, the cluster) and
+// exits non-zero; then that once that finalizer is released, destroy again finishes and
+// leaves nothing of ours.
 func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
 	r := rehearsal(t)
@@ -114,7 +117,11 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	env := r.Env()
 	requireSuccess(t, install(t, r, state, env))
 	const stuck = "operator-nfd"
-	r.Sim.StuckFinalizers(stuck)
+	const hold = "e2e.rhoai-bootstrap.io/hold"
+	subs := dyn(t, r).Resource(gvr("operators.coreos.com", "v1alpha1", "subscriptions")).Namespace("openshift-nfd")
+	_, err := subs.Patch(context.Background(), "nfd", types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":["`+hold+`"]}}`), metav1.PatchOptions{})
+	require.NoError(t, err, "a finalizer on a resource Argo CD deployed for %s", stuck)
 	// Waiting for the stuck finalizer is the point: a short timeout (15 s for finalizers).
 	res := destroy(t, r, state, env, 1, "--timeout-factor", "0.05")
 	found := false
@@ -135,7 +142,9 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 		assert.False(t, c.Destroyed, "cluster %s kept while something is stuck", c.InfraID)
 	}
 
-	r.Sim.ReleaseFinalizers(stuck)
+	_, err = subs.Patch(context.Background(), "nfd", types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
 	res = destroy(t, r, state, env, 0)
 	clusters, err = r.RegistryClusters()
 	require.NoError(t, err)

@@ -1,0 +1,52 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// TestRootAppReportsUnhealthyChild makes one child resource unhealthy — the NFD operator's
+// InstallPlan fails, so OLM marks its Subscription InstallPlanFailed — and checks that the
+// real Argo CD's health checks carry it up (the gitops-operator phase's Subscription check
+// makes the Subscription Degraded, its Application check makes operator-nfd and then the
+// root application Degraded), and that the root-app phase's report names the child
+// application, the resource and the health message Argo CD computed.
+func TestRootAppReportsUnhealthyChild(t *testing.T) {
+	t.Parallel() // each test borrows a bed of its own from the pool
+	r := rehearsal(t)
+	const msg = "bundle unpacking failed: image pull of nfd bundle timed out"
+	r.Sim.FailInstall("nfd", msg)
+	state := filepath.Join(r.WorkDir, "state")
+	env := r.Env()
+	// Everything but the hand-off, with the rehearsal's usual timeouts.
+	requireSuccess(t, install(t, r, state, env, "--skip", "root-app"))
+	// The hand-off alone, with a short wait: it cannot become Healthy.
+	res := install(t, r, state, env, "--only", "root-app", "--timeout-factor", "0.03")
+	require.Equal(t, 1, res.Code, "root-app fails; stderr: %s", res.Stderr)
+	var report string
+	for _, e := range res.Events {
+		if e.Type == "phase-failed" && e.Phase == "root-app" {
+			report = e.Error
+		}
+	}
+	t.Logf("root-app report:\n%s", report)
+	assert.Contains(t, report, "operator-nfd: Synced/Degraded", "the child application and its state")
+	assert.Contains(t, report, "Subscription openshift-nfd/nfd Degraded", "the resource and its health")
+	assert.Contains(t, report, msg, "the health message Argo CD's Lua check gave")
+
+	root, err := dyn(t, r).Resource(appsGVR).Namespace("openshift-gitops").Get(context.Background(), "rhoai-root", metav1.GetOptions{})
+	require.NoError(t, err)
+	h, _, _ := unstructured.NestedString(root.Object, "status", "health", "status")
+	assert.Equal(t, "Degraded", h, "the parent reports its child's health (Application health check)")
+	causes, _, _ := unstructured.NestedString(root.Object, "status", "health", "message")
+	assert.True(t, strings.Contains(causes, "operator-nfd"), "Argo CD names the cause: %q", causes)
+}
