@@ -41,7 +41,7 @@ import (
 const (
 	k8sVersion       = "v1.37.2"
 	openshiftAPI     = "github.com/openshift/api@v0.0.0-20260610192510-1b2a074e0bd6"
-	argoCDModule     = "github.com/argoproj/argo-cd/v3@v3.6.1"
+	argoCDModule     = "github.com/argoproj/argo-cd/v3@v3.5.7"
 	brokenPackage    = "servicemeshoperator" // its bundle fails to install (installCRDs)
 	testManager      = "simulator-test"
 	testAppHealthLua = "hs = {}\nhs.status = \"Progressing\"\nhs.message = \"\"\nif obj.status ~= nil and obj.status.health ~= nil then\n  hs.status = obj.status.health.status\nend\nreturn hs\n"

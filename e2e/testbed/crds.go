@@ -435,12 +435,33 @@ func moduleDirs(ctx context.Context, modules ...string) (map[string]string, erro
 			missing = append(missing, m)
 		}
 	}
-	if len(missing) == 0 {
-		return dirs, nil
+	// Modules needing a newer Go than the project's are downloaded by that toolchain
+	// (the go command fetches it once, as e2e/testbin/build.sh does for Argo CD's build).
+	byToolchain := map[string][]string{}
+	for _, m := range missing {
+		byToolchain[moduleToolchain[m]] = append(byToolchain[moduleToolchain[m]], m)
 	}
+	for toolchain, mods := range byToolchain {
+		if err := downloadModules(ctx, toolchain, mods, dirs); err != nil {
+			return nil, err
+		}
+	}
+	return dirs, nil
+}
+
+// moduleToolchain names the Go toolchain that may download a module whose go.mod
+// requires more than the project's Go (Argo CD v3.6: go 1.27.0).
+var moduleToolchain = map[string]string{argoCD: envOr("ARGOCD_GOTOOLCHAIN", "go1.27.3")}
+
+// downloadModules runs one `go mod download -json` for missing (with toolchain, when
+// set) and records each module's folder in dirs and the process-wide cache.
+func downloadModules(ctx context.Context, toolchain string, missing []string, dirs map[string]string) error {
 	cmd := exec.CommandContext(ctx, "go", append([]string{"mod", "download", "-json"}, missing...)...)
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	if toolchain != "" {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+toolchain)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()
@@ -455,19 +476,19 @@ func moduleDirs(ctx context.Context, modules ...string) (map[string]string, erro
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("reading go mod download output: %w", err)
+			return fmt.Errorf("reading go mod download output: %w", err)
 		}
 		key := info.Path + "@" + info.Version
 		if info.Error != "" || info.Dir == "" {
-			return nil, fmt.Errorf("go mod download %s: %s", key, info.Error)
+			return fmt.Errorf("go mod download %s: %s", key, info.Error)
 		}
 		moduleDirCache.Store(key, info.Dir)
 		dirs[key] = info.Dir
 	}
 	for _, m := range missing {
 		if _, ok := dirs[m]; !ok {
-			return nil, fmt.Errorf("go mod download %s: %v: %s", m, runErr, stderr.String())
+			return fmt.Errorf("go mod download %s: %v: %s", m, runErr, stderr.String())
 		}
 	}
-	return dirs, nil
+	return nil
 }
