@@ -30,6 +30,7 @@ var (
 	gvrOAuth              = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "oauths"}
 	gvrIngressConfig      = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
 	gvrIngressController  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
+	gvrInferenceService   = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 	gvrMachineSet         = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
 	gvrMachine            = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machines"}
 	ingressOperatorNS     = "openshift-ingress-operator"
@@ -89,6 +90,8 @@ func (s *Simulator) registerWatches() {
 	s.watch(gvrIngressController, ingressOperatorNS, func(u *unstructured.Unstructured) { s.ingress.add(keyOf(u)) })
 	s.watch(gvrAPIServer, "", func(u *unstructured.Unstructured) { s.apiserver.add(u.GetName()) })
 	s.watch(gvrOAuth, "", func(u *unstructured.Unstructured) { s.oauth.add(u.GetName()) })
+
+	s.watch(gvrInferenceService, "", func(u *unstructured.Unstructured) { s.kserve.add(keyOf(u)) })
 
 	s.watch(gvrMachineSet, machineAPINS, func(u *unstructured.Unstructured) { s.machineSets.add(keyOf(u)) })
 	s.watch(gvrMachine, machineAPINS, func(u *unstructured.Unstructured) {

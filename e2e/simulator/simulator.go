@@ -1,6 +1,6 @@
 // Package simulator plays the controllers a real OpenShift cluster runs and the bed cannot
 // — OLM, the OpenShift GitOps operator (argocd-operator), the ingress, kube-apiserver and
-// authentication operators and machine-api — against the bare kube-apiserver of the local
+// authentication operators, machine-api and KServe's InferenceService status — against the bare kube-apiserver of the local
 // test bed. Argo CD itself is not simulated: the GitOps operator role writes Argo CD's
 // configuration from the ArgoCD CR and has the real application controller and repo-server
 // started (Options.StartArgoCD). The bed has the CRDs but no controllers, so without this package nothing would ever
@@ -54,11 +54,13 @@ type Latencies struct {
 	IngressRollout, APIServerRollout, OAuthRollout time.Duration
 	// MachineSet is how long new Machines take to become Running (nodes joining).
 	MachineSet time.Duration
+	// ModelServing is how long an InferenceService takes to become Ready.
+	ModelServing time.Duration
 }
 
 func (l Latencies) withDefaults() Latencies {
 	for _, d := range []*time.Duration{&l.OperatorInstall, &l.ArgoCDReady,
-		&l.IngressRollout, &l.APIServerRollout, &l.OAuthRollout, &l.MachineSet} {
+		&l.IngressRollout, &l.APIServerRollout, &l.OAuthRollout, &l.MachineSet, &l.ModelServing} {
 		if *d <= 0 {
 			*d = DefaultLatency
 		}
@@ -105,7 +107,7 @@ type Simulator struct {
 	typed   kubernetes.Interface
 	watches []*watcher
 
-	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets *loop
+	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve *loop
 
 	mu        sync.Mutex
 	opts      Options
@@ -152,6 +154,7 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.apiserver = newLoop("kube-apiserver-operator", 1, s.kubeAPIServerRollout().sync)
 	s.oauth = newLoop("authentication-operator", 1, s.authenticationRollout().sync)
 	s.machineSets = newLoop("machineset-controller", 2, s.syncMachineSet)
+	s.kserve = newLoop("kserve-controller-manager", 2, s.syncInferenceService)
 	s.registerWatches()
 	return s, nil
 }
@@ -207,7 +210,7 @@ func (s *Simulator) runContext() context.Context {
 }
 
 func (s *Simulator) loops() []*loop {
-	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets}
+	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).

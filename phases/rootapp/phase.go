@@ -1,6 +1,7 @@
 // Package rootapp is the hand-off: the Argo CD root Application pointing at the cluster's
 // GitOps overlay, the RBAC its controller needs to manage the platform, and a wait until it
-// is Synced and Healthy. On timeout it names each unhealthy child application and why.
+// is Synced and Healthy (or deliberately Suspended). On timeout it names each unhealthy child
+// application and why.
 package rootapp
 
 import (
@@ -136,7 +137,7 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if err != nil {
 		return installer.Status{}, err
 	}
-	if sy, h, _ := health(app); sy != "Synced" || h != "Healthy" {
+	if sy, h, _ := health(app); !settled(sy, h) {
 		return installer.Pending(fmt.Sprintf("Application %s: %s/%s", AppName, nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))), nil
 	}
 	children, unhealthy, err := p.children(ctx, c)
@@ -146,7 +147,7 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if len(unhealthy) > 0 {
 		return installer.Pending(fmt.Sprintf("%d of %d child applications not Synced and Healthy (first: %s)", len(unhealthy), children, unhealthy[0])), nil
 	}
-	return installer.Done(fmt.Sprintf("Application %s and its %d children Synced and Healthy", AppName, children)), nil
+	return installer.Done(fmt.Sprintf("Application %s and its %d children Synced and Healthy%s", AppName, children, suspendedNote(ctx, c))), nil
 }
 
 // checkPayload checks, before the root application exists, that every OLM Subscription
@@ -217,7 +218,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if msg != "" {
 			status += ": " + msg
 		}
-		if sy != "Synced" || h != "Healthy" {
+		if !settled(sy, h) {
 			return false, status, nil
 		}
 		// Argo CD counts children whose health is Missing or Unknown as fine; we do not.
@@ -248,7 +249,7 @@ func first(l []string) string {
 }
 
 // children counts the Applications the root app manages and lists those that are not
-// Synced and Healthy, each with why (Why).
+// settled, each with why (Why).
 func (p *phase) children(ctx context.Context, c *kube.Clients) (int, []string, error) {
 	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
 	if err != nil {
@@ -276,14 +277,46 @@ func (p *phase) children(ctx context.Context, c *kube.Clients) (int, []string, e
 // maxResources bounds how many resources Why names per application.
 const maxResources = 3
 
+// settled tells whether an application is where the hand-off can end: Synced, and Healthy
+// or Suspended. Argo CD reports Suspended for what waits, by design, for someone to resume
+// it (a model stopped with serving.kserve.io/stop, a paused rollout): a payload that
+// declares it so is fully handed over.
+func settled(sync, health string) bool {
+	return sync == "Synced" && (health == "Healthy" || health == "Suspended")
+}
+
+// suspendedNote names the suspended children for the phase's done message.
+func suspendedNote(ctx context.Context, c *kube.Clients) string {
+	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
+	if err != nil {
+		return ""
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, app := range list.Items {
+		if _, h, _ := health(&app); h == "Suspended" && app.GetName() != AppName && childOf(&app, AppName) {
+			names = append(names, app.GetName())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return " (suspended by design: " + strings.Join(names, ", ") + ")"
+}
+
 // Why says why an Application is not Synced and Healthy, in Argo CD's own words: its
 // sync and health status, then each resource whose health is not Healthy with the
 // health message Argo CD's health check gave (status.resources[].health, persisted by the
 // OpenShift GitOps operator's default controller.resource.health.persist=true), then the
-// application's conditions (sync and comparison errors). "" when it is Synced and Healthy.
+// application's conditions (sync and comparison errors). "" when it is settled (Synced, and
+// Healthy or Suspended).
 func Why(app *unstructured.Unstructured) string {
 	sy, h, msg := health(app)
-	if sy == "Synced" && h == "Healthy" {
+	if settled(sy, h) {
 		return ""
 	}
 	line := fmt.Sprintf("%s: %s/%s", app.GetName(), nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))

@@ -66,3 +66,13 @@ metadata: {name: ok}
 status: {sync: {status: Synced}, health: {status: Healthy}}
 `)))
 }
+
+// A child Suspended by design (a stopped model) is settled: the hand-off can end.
+func TestWhyIsEmptyWhenSuspended(t *testing.T) {
+	assert.Empty(t, Why(decode(t, `
+metadata: {name: config-maas}
+status: {sync: {status: Synced}, health: {status: Suspended}}
+`)))
+	assert.False(t, settled("OutOfSync", "Suspended"))
+	assert.False(t, settled("Synced", "Progressing"))
+}
