@@ -30,6 +30,7 @@ var (
 	gvrOAuth              = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "oauths"}
 	gvrIngressConfig      = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
 	gvrIngressController  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
+	gvrDSCInitialization  = schema.GroupVersionResource{Group: "dscinitialization.opendatahub.io", Version: "v2", Resource: "dscinitializations"}
 	gvrInferenceService   = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 	gvrMachineSet         = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
 	gvrMachine            = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machines"}
@@ -92,6 +93,7 @@ func (s *Simulator) registerWatches() {
 	s.watch(gvrOAuth, "", func(u *unstructured.Unstructured) { s.oauth.add(u.GetName()) })
 
 	s.watch(gvrInferenceService, "", func(u *unstructured.Unstructured) { s.kserve.add(keyOf(u)) })
+	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
 
 	s.watch(gvrMachineSet, machineAPINS, func(u *unstructured.Unstructured) { s.machineSets.add(keyOf(u)) })
 	s.watch(gvrMachine, machineAPINS, func(u *unstructured.Unstructured) {

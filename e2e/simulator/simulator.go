@@ -1,6 +1,7 @@
 // Package simulator plays the controllers a real OpenShift cluster runs and the bed cannot
 // — OLM, the OpenShift GitOps operator (argocd-operator), the ingress, kube-apiserver and
-// authentication operators, machine-api and KServe's InferenceService status — against the bare kube-apiserver of the local
+// authentication operators, machine-api, KServe's InferenceService status and OpenShift
+// AI's applications namespace — against the bare kube-apiserver of the local
 // test bed. Argo CD itself is not simulated: the GitOps operator role writes Argo CD's
 // configuration from the ArgoCD CR and has the real application controller and repo-server
 // started (Options.StartArgoCD). The bed has the CRDs but no controllers, so without this package nothing would ever
@@ -107,7 +108,7 @@ type Simulator struct {
 	typed   kubernetes.Interface
 	watches []*watcher
 
-	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve *loop
+	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve, odh *loop
 
 	mu        sync.Mutex
 	opts      Options
@@ -155,6 +156,7 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.oauth = newLoop("authentication-operator", 1, s.authenticationRollout().sync)
 	s.machineSets = newLoop("machineset-controller", 2, s.syncMachineSet)
 	s.kserve = newLoop("kserve-controller-manager", 2, s.syncInferenceService)
+	s.odh = newLoop("rhods-operator", 1, s.syncDSCInitialization)
 	s.registerWatches()
 	return s, nil
 }
@@ -210,7 +212,7 @@ func (s *Simulator) runContext() context.Context {
 }
 
 func (s *Simulator) loops() []*loop {
-	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve}
+	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve, s.odh}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).
