@@ -248,4 +248,24 @@ func (b *bed) mustGetNS(t *testing.T, ri dynamic.ResourceInterface, name string)
 	u, err := ri.Get(t.Context(), name, metav1.GetOptions{})
 	require.NoError(t, err)
 	return u
+
+// FailInstall makes a package's InstallPlan fail with the given message, which OLM copies
+// into the Subscription's InstallPlanFailed condition.
+func TestInjectedInstallFailure(t *testing.T) {
+	b := getBed(t)
+	ns := "olm-injected"
+	const msg = "bundle unpacking failed: image pull timed out"
+	b.sim.FailInstall("injected-operator", msg)
+	t.Cleanup(func() { b.sim.FailInstall("injected-operator", "") })
+	b.namespace(t, ns)
+	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
+	b.mustCreate(t, gvrSubscription, subscription(ns, "injected", "injected-operator", ""))
+	b.eventually(t, 10*time.Second, "InstallPlanFailed", func(ctx context.Context) (bool, error) {
+		sub, err := b.get(ctx, gvrSubscription, ns, "injected")
+		return sub != nil && str(condOf(sub, "InstallPlanFailed")["status"]) == "True", err
+	})
+	sub := b.mustGet(t, gvrSubscription, ns, "injected")
+	assert.Equal(t, msg, condOf(sub, "InstallPlanFailed")["message"])
+	ip := b.mustGet(t, gvrInstallPlan, ns, nestedStr(sub, "status", "installPlanRef", "name"))
+	assert.Equal(t, "Failed", nestedStr(ip, "status", "phase"))
 }
