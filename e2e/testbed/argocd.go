@@ -120,6 +120,13 @@ func (b *Bed) StartArgoCD(ctx context.Context, o ArgoCDOptions) (*ArgoCD, error)
 	}
 
 	err = retryOnPortClash(func() error {
+		// A process of an attempt that lost a port race is stopped before the next one.
+		for _, p := range []*proc{a.ctrl, a.repo} {
+			if p != nil {
+				_ = p.stop()
+			}
+		}
+		a.ctrl, a.repo = nil, nil
 		ports, err := freePorts(3)
 		if err != nil {
 			return err
