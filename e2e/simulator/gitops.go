@@ -174,6 +174,9 @@ func (s *Simulator) syncArgoCD(ctx context.Context, key string) (time.Duration, 
 	}
 	changed := false
 	err = s.update(ctx, mgrArgoCDOperator, gvrArgoCD, ns, name, true, func(u *unstructured.Unstructured) (bool, error) {
+		if u.GetUID() != cd.GetUID() {
+			return false, nil // re-created meanwhile: this status is not the new instance's
+		}
 		st := map[string]any{"phase": phase, "applicationController": component, "redis": component,
 			"repo": component, "server": component}
 		if _, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "applicationSet"); ok {
