@@ -26,6 +26,7 @@ CMJUDGE_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/_cmjudge/main.go"
 CMJUDGE_DIR="$CACHE/cmjudge-$CERT_MANAGER_VERSION-$(sha256sum "$CMJUDGE_SRC" | cut -c1-12)"
 ARGOCD_VERSION=${ARGOCD_VERSION:-v3.6.1}
 KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.3}
+KUSTOMIZE_KUBE_OPENAPI=${KUSTOMIZE_KUBE_OPENAPI:-v0.0.0-20260721132016-d427ff9ee9ad}
 # Argo CD v3.6 declares `go 1.27.0`; only its build uses that toolchain (fetched by the go
 # command), the project itself stays on the machine's Go.
 ARGOCD_GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:-go1.27.3}
@@ -119,18 +120,26 @@ build_cmjudge() {
 
 # build_argocd builds Argo CD's multi-call binary (argocd-application-controller,
 # argocd-repo-server, ... chosen by the name it is started under) and the kustomize binary
-# its repo-server runs. Argo CD's go.mod replaces github.com/argoproj/argo-cd/gitops-engine/v3
-# with ./gitops-engine, a folder its module zip leaves out: so the build happens in a
-# writable copy of the extracted module with the gitops-engine module of the same version
-# copied into place. The version stamp follows Argo CD's own Makefile (LDFLAGS, PACKAGE).
+# its repo-server runs. Each binary is moved into place when built, so a failure of one
+# does not cost the other's build again.
 build_argocd() {
   if [[ -x "$ARGOCD_DIR/argocd" && -x "$ARGOCD_DIR/kustomize" ]]; then
     return
   fi
+  mkdir -p "$ARGOCD_DIR"
+  [[ -x "$ARGOCD_DIR/argocd" ]] || build_argocd_binary
+  [[ -x "$ARGOCD_DIR/kustomize" ]] || build_kustomize
+}
+
+# build_argocd_binary: Argo CD's go.mod replaces github.com/argoproj/argo-cd/gitops-engine/v3
+# with ./gitops-engine, a folder its module zip leaves out, so the build happens in a
+# writable copy of the extracted module with the gitops-engine module of the same version
+# copied into place. The version stamp follows Argo CD's own Makefile (LDFLAGS, PACKAGE).
+build_argocd_binary() {
   local start=$SECONDS work
   work=$(mktemp -d)
-  trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
-  log "building argocd $ARGOCD_VERSION and kustomize $KUSTOMIZE_VERSION (cold: about 11 CPU-minutes)"
+  trap 'chmod -R u+w "${work:-}" 2>/dev/null; rm -rf "${work:-}"; trap - RETURN' RETURN
+  log "building argocd $ARGOCD_VERSION (cold: about 11 CPU-minutes)"
   (
     export GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=mod
     cd "$work"
@@ -146,14 +155,38 @@ build_argocd() {
     kubectl=$(go list -m -f '{{.Version}}' k8s.io/client-go)
     ldflags="-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.kubectlVersion=$kubectl"
-    mkdir -p "$ARGOCD_DIR.tmp"
-    CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$ARGOCD_DIR.tmp/argocd" ./cmd
-    GOBIN="$ARGOCD_DIR.tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
-      "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$ARGOCD_DIR/argocd.tmp" ./cmd
   )
-  rm -rf "$ARGOCD_DIR"
-  mv "$ARGOCD_DIR.tmp" "$ARGOCD_DIR"
-  log "argocd and kustomize built in $((SECONDS - start)) s"
+  mv "$ARGOCD_DIR/argocd.tmp" "$ARGOCD_DIR/argocd"
+  log "argocd built in $((SECONDS - start)) s"
+}
+
+# build_kustomize: `go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.3` fails here, because
+# its go.mod requires a k8s.io/kube-openapi pseudo-version the module proxy refuses (403);
+# a throw-away module builds it with the kube-openapi that Kubernetes 1.37 and Argo CD
+# v3.6 use. kustomize v5.8 also declares go 1.27.
+build_kustomize() {
+  local start=$SECONDS work
+  work=$(mktemp -d)
+  trap 'rm -rf "${work:-}"; trap - RETURN' RETURN
+  log "building kustomize $KUSTOMIZE_VERSION"
+  (
+    export GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=mod
+    cd "$work"
+    go mod init testbin.local/kustomize >/dev/null 2>&1
+    go mod edit -replace="k8s.io/kube-openapi=k8s.io/kube-openapi@$KUSTOMIZE_KUBE_OPENAPI"
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/kustomize/kustomize/v5"
+GO
+    go get "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$ARGOCD_DIR/kustomize.tmp" sigs.k8s.io/kustomize/kustomize/v5
+  )
+  mv "$ARGOCD_DIR/kustomize.tmp" "$ARGOCD_DIR/kustomize"
+  log "kustomize built in $((SECONDS - start)) s"
 }
 
 mkdir -p "$CACHE"
