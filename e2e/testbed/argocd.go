@@ -114,6 +114,11 @@ func (b *Bed) StartArgoCD(ctx context.Context, o ArgoCDOptions) (*ArgoCD, error)
 		// without keys it is only a gpg-agent the bed would have to reap.
 		"ARGOCD_GPG_ENABLED=false",
 		"KUBECONFIG="+kubeconfig,
+		// The in-cluster destination (https://kubernetes.default.svc) is the Pod's service
+		// account on a cluster; outside a Pod Argo CD's own switch for that
+		// (pkg/apis/application/v1alpha1/cluster_constants.go, used by its local
+		// development setup) takes KUBECONFIG instead: the same identity here.
+		"ARGOCD_FAKE_IN_CLUSTER=true",
 	)
 	if o.ReconciliationTimeout > 0 {
 		env = append(env, "ARGOCD_RECONCILIATION_TIMEOUT="+o.ReconciliationTimeout.String())
@@ -137,7 +142,7 @@ func (b *Bed) StartArgoCD(ctx context.Context, o ArgoCDOptions) (*ArgoCD, error)
 			"--loglevel", "info", "--logformat", "text",
 			"--address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 			"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(ports[1]),
-			"--disable-tls")
+			"--disable-tls", "--client-ca-path", "")
 		if err != nil {
 			return err
 		}

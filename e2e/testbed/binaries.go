@@ -70,6 +70,7 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		filepath.Join(p.Pebble, "pebble-challtestsrv"),
 		filepath.Join(p.ArgoCD, "argocd"),
 		filepath.Join(p.ArgoCD, "kustomize"),
+		filepath.Join(p.ArgoCD, "git-verify-wrapper.sh"),
 	} {
 		if _, err := os.Stat(f); err != nil {
 			return Paths{}, fmt.Errorf("build.sh finished but a binary is missing: %w", err)

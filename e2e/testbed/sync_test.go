@@ -48,13 +48,18 @@ func TestRealArgoCDSyncsFromTheBedsGit(t *testing.T) {
 	require.NoError(t, testbed.InstallCRDs(ctx, bed.Config(), testbed.CRDSetArgoCD))
 	d := dynClient(t)
 	sa := testbed.ControllerServiceAccount("argocd")
+	// Argo CD's settings informers see only objects labelled part-of=argocd.
+	labelled := func(o *unstructured.Unstructured) *unstructured.Unstructured {
+		o.SetLabels(map[string]string{"app.kubernetes.io/part-of": "argocd"})
+		return o
+	}
 	for _, o := range []struct {
 		gvr schema.GroupVersionResource
 		obj *unstructured.Unstructured
 	}{
 		{gvrNS, u("v1", "Namespace", "", ns, nil)},
-		{gvrCM, u("v1", "ConfigMap", ns, "argocd-cm", map[string]any{"data": map[string]any{"application.resourceTrackingMethod": "annotation"}})},
-		{gvrSecret, u("v1", "Secret", ns, "argocd-secret", map[string]any{"stringData": map[string]any{"server.secretkey": "bed-test-key"}})},
+		{gvrCM, labelled(u("v1", "ConfigMap", ns, "argocd-cm", map[string]any{"data": map[string]any{"application.resourceTrackingMethod": "annotation"}}))},
+		{gvrSecret, labelled(u("v1", "Secret", ns, "argocd-secret", map[string]any{"stringData": map[string]any{"server.secretkey": "bed-test-key"}}))},
 		{gvrCRB, u("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", ns+"-controller", map[string]any{
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
 			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": sa, "namespace": ns}}})},
@@ -91,12 +96,13 @@ func TestRealArgoCDSyncsFromTheBedsGit(t *testing.T) {
 	start = time.Now()
 	_, err = d.Resource(applications).Namespace(ns).Create(ctx, app, metav1.CreateOptions{})
 	require.NoError(t, err)
-	var last *unstructured.Unstructured
+	last := app
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		last, err = d.Resource(applications).Namespace(ns).Get(ctx, "nfd", metav1.GetOptions{})
+		got, err := d.Resource(applications).Namespace(ns).Get(ctx, "nfd", metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
+		last = got
 		phase, _, _ := unstructured.NestedString(last.Object, "status", "operationState", "phase")
 		sync, _, _ := unstructured.NestedString(last.Object, "status", "sync", "status")
 		return phase == "Succeeded" && sync == "Synced", nil

@@ -123,12 +123,26 @@ build_cmjudge() {
 # its repo-server runs. Each binary is moved into place when built, so a failure of one
 # does not cost the other's build again.
 build_argocd() {
-  if [[ -x "$ARGOCD_DIR/argocd" && -x "$ARGOCD_DIR/kustomize" ]]; then
+  if [[ -x "$ARGOCD_DIR/argocd" && -x "$ARGOCD_DIR/kustomize" && -x "$ARGOCD_DIR/git-verify-wrapper.sh" ]]; then
     return
   fi
   mkdir -p "$ARGOCD_DIR"
   [[ -x "$ARGOCD_DIR/argocd" ]] || build_argocd_binary
   [[ -x "$ARGOCD_DIR/kustomize" ]] || build_kustomize
+  [[ -x "$ARGOCD_DIR/git-verify-wrapper.sh" ]] || install_argocd_scripts
+}
+
+# install_argocd_scripts puts the helper scripts Argo CD's image has in /usr/local/bin (its
+# Dockerfile: COPY hack/gpg-wrapper.sh hack/git-verify-wrapper.sh) next to the binary: the
+# repo-server runs git-verify-wrapper.sh on every revision it generates manifests for.
+install_argocd_scripts() {
+  local src
+  src=$(GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  for f in gpg-wrapper.sh git-verify-wrapper.sh; do
+    install -m 0755 "$src/hack/$f" "$ARGOCD_DIR/$f.tmp"
+    mv "$ARGOCD_DIR/$f.tmp" "$ARGOCD_DIR/$f"
+  done
 }
 
 # build_argocd_binary: Argo CD's go.mod replaces github.com/argoproj/argo-cd/gitops-engine/v3
