@@ -27,6 +27,7 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/rootapp"
 )
 
 var (
@@ -47,9 +48,25 @@ func rehearsal(t *testing.T) *harness.Rehearsal {
 	t.Logf("bed + simulator ready in %s", time.Since(start).Round(100*time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
-			if b, err := os.ReadFile(r.SimulatorLog()); err == nil {
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				t.Logf("simulator log (last %d lines):\n%s", min(len(lines), 60), strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			// The applications as Argo CD reports them, in the root-app phase's words.
+			if d, err := dynamic.NewForConfig(r.Bed.Config()); err == nil {
+				if apps, err := d.Resource(appsGVR).Namespace("openshift-gitops").List(context.Background(), metav1.ListOptions{}); err == nil {
+					for _, a := range apps.Items {
+						if why := rootapp.Why(&a); why != "" {
+							t.Logf("application %s", why)
+						}
+					}
+				}
+			}
+			logs := []string{r.SimulatorLog()}
+			if argo := r.ArgoCD(); argo != nil {
+				logs = append(logs, argo.Logs()...)
+			}
+			for _, l := range logs {
+				if b, err := os.ReadFile(l); err == nil {
+					lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+					t.Logf("%s (last %d lines):\n%s", filepath.Base(l), min(len(lines), 60), strings.Join(lines[max(0, len(lines)-60):], "\n"))
+				}
 			}
 		}
 		require.NoError(t, r.Stop(), "giving the bed back")

@@ -248,6 +248,7 @@ func (b *bed) mustGetNS(t *testing.T, ri dynamic.ResourceInterface, name string)
 	u, err := ri.Get(t.Context(), name, metav1.GetOptions{})
 	require.NoError(t, err)
 	return u
+}
 
 // FailInstall makes a package's InstallPlan fail with the given message, which OLM copies
 // into the Subscription's InstallPlanFailed condition.
