@@ -127,7 +127,8 @@ func dyn(t *testing.T, r *harness.Rehearsal) dynamic.Interface {
 
 func install(t *testing.T, r *harness.Rehearsal, state string, env []string, extra ...string) harness.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The hand-off to the real Argo CD takes minutes on a loaded machine (harness.TimeoutFactor).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	args := append([]string{"install", "-f", r.Config()}, r.Flags(state)...)
 	res := r.Run(ctx, env, append(args, extra...)...)

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,7 +46,7 @@ func (s *Simulator) syncInferenceService(ctx context.Context, key string) (time.
 		modelStatus = map[string]any{"transitionStatus": "UpToDate", "states": map[string]any{
 			"activeModelState": "", "targetModelState": ""}}
 	default:
-		wait = s.after("isvc/"+string(isvc.GetUID())+"/"+isvc.GetResourceVersion(), s.lat().ModelServing)
+		wait = s.after(fmt.Sprintf("isvc/%s/%d", isvc.GetUID(), isvc.GetGeneration()), s.lat().ModelServing)
 		if wait > 0 {
 			conds = []cond{{Type: "Stopped", Status: "False"},
 				{Type: "PredictorReady", Status: "Unknown", Reason: "Progressing", Message: "Deployment is progressing"},

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // sharedCRD reads one of the real upstream CRDs of the shared folder
@@ -47,10 +50,22 @@ func TestInferenceServicesReportStatus(t *testing.T) {
 	start := time.Now()
 	b.mustCreate(t, gvrInferenceService, isvc("running", false))
 	b.mustCreate(t, gvrInferenceService, isvc("stopped", true))
+	// Metadata keeps changing while the model comes up (Argo CD's tracking annotation,
+	// labels): only a new generation restarts the model's rollout.
+	touch, stopTouching := context.WithCancel(t.Context())
+	defer stopTouching()
+	go func() {
+		for i := 0; touch.Err() == nil; i++ {
+			_, _ = b.dyn.Resource(gvrInferenceService).Namespace("models").Patch(touch, "running", types.MergePatchType,
+				[]byte(fmt.Sprintf(`{"metadata":{"annotations":{"touched":"%d"}}}`, i)), metav1.PatchOptions{})
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	b.eventually(t, 10*time.Second, "running model Ready", func(ctx context.Context) (bool, error) {
 		u, err := b.get(ctx, gvrInferenceService, "models", "running")
 		return u != nil && isvcState(u) == "Ready=True,Stopped=False UpToDate", err
 	})
+	stopTouching()
 	t.Logf("InferenceService Ready in %s (ModelServing %s)", time.Since(start).Round(time.Millisecond), DefaultLatency)
 	rec.waitStates(t, "running", isvcState, "Ready=Unknown,Stopped=False InProgress", "Ready=True,Stopped=False UpToDate")
 	stopped := b.mustGet(t, gvrInferenceService, "models", "stopped")
