@@ -192,13 +192,19 @@ func TestFreshInstallThenConvergedRerun(t *testing.T) {
 	for _, a := range apps.Items {
 		sy, _, _ := unstructured.NestedString(a.Object, "status", "sync", "status")
 		h, _, _ := unstructured.NestedString(a.Object, "status", "health", "status")
-		assert.Equal(t, "Synced/Healthy", sy+"/"+h, a.GetName())
+		want := "Synced/Healthy"
+		if a.GetName() == "config-maas" {
+			// The dev overlay stops the private-pool models (serving.kserve.io/stop), which
+			// KServe reports Stopped and Argo CD's health check Suspended.
+			want = "Synced/Suspended"
+		}
+		assert.Equal(t, want, sy+"/"+h, a.GetName())
 		assert.NotEmpty(t, a.Object["status"].(map[string]any)["reconciledAt"], "%s reconciled by the real Argo CD", a.GetName())
 	}
 	if argo := r.ArgoCD(); assert.NotNil(t, argo, "the real Argo CD runs") {
 		syncs, err := argo.Metric(ctx, "argocd_app_sync_total")
 		require.NoError(t, err)
-		t.Logf("hand-off: %d applications Synced/Healthy, %.0f sync operations (Argo CD's argocd_app_sync_total)", len(apps.Items), syncs)
+		t.Logf("hand-off: %d applications settled, %.0f sync operations (Argo CD's argocd_app_sync_total)", len(apps.Items), syncs)
 	}
 
 	// status shows every phase done.
