@@ -61,19 +61,23 @@ const (
 	CRDSetArgoCD CRDSet = "argocd"
 	// CRDSetKuadrant is Red Hat Connectivity Link's (Kuadrant's) kinds.
 	CRDSetKuadrant CRDSet = "kuadrant"
-	// CRDSetNFD, CRDSetKueue and CRDSetLeaderWorkerSet are the Node Feature
-	// Discovery, Red Hat build of Kueue and LeaderWorkerSet operators' kinds.
+	// CRDSetNFD and CRDSetLeaderWorkerSet are the Node Feature Discovery and
+	// LeaderWorkerSet operators' kinds.
 	// No real CRD of theirs can be had here (their repositories are not served
 	// as modules): minimal stand-ins with the real group, version, kind and
 	// scope, shared with the payload's dry-run test (manifests/testdata/crds).
 	CRDSetNFD             CRDSet = "nfd"
-	CRDSetKueue           CRDSet = "kueue"
 	CRDSetLeaderWorkerSet CRDSet = "leader-worker-set"
 	// CRDSetCertManager is cert-manager's Certificate, CertificateRequest and
 	// ClusterIssuer, which the cert-manager Operator for Red Hat OpenShift brings
 	// when the payload subscribes to it (the real bundle brings Issuer, Order and
 	// Challenge too; nothing on the bed uses them, and each CRD costs every bed start).
 	CRDSetCertManager CRDSet = "cert-manager"
+	// CRDSetKueue is upstream Kueue's ResourceFlavor, ClusterQueue and LocalQueue,
+	// which the Red Hat build of Kueue serves.
+	CRDSetKueue CRDSet = "kueue"
+	// CRDSetGrafana is the community Grafana operator's kinds (stand-ins, see CRDSetNFD).
+	CRDSetGrafana CRDSet = "grafana"
 )
 
 // DefaultCRDSets are installed by Start unless Options.CRDSets says otherwise:
@@ -92,6 +96,7 @@ var packageCRDs = map[string][]CRDSet{
 	"leader-worker-set":               {CRDSetLeaderWorkerSet},
 	"rhcl-operator":                   {CRDSetKuadrant},
 	"openshift-cert-manager-operator": {CRDSetCertManager},
+	"grafana-operator":                {CRDSetGrafana},
 }
 
 // CRDSetsOf returns the CRD sets the OLM package pkg brings (none for a
@@ -110,7 +115,10 @@ const (
 	pebbleModule              = "github.com/letsencrypt/pebble/v2@" + DefaultPebbleVersion
 	// CertManagerModule is cert-manager as the cert-manager Operator for Red Hat OpenShift
 	// ships it; e2e/testbin/build.sh builds cmjudge from the same version.
-	CertManagerModule = "github.com/cert-manager/cert-manager@v1.20.3"
+	CertManagerModule  = "github.com/cert-manager/cert-manager@v1.20.3"
+	gatewayAPI         = "sigs.k8s.io/gateway-api@v1.2.1"
+	prometheusOperator = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+	kueueModule        = "sigs.k8s.io/kueue@v0.17.0"
 )
 
 // crdSource is a folder whose CRD files belong to a set: in a module (module
@@ -139,16 +147,20 @@ var crdSources = map[CRDSet][]crdSource{
 		{module: openshiftAPI, dir: "machine/v1beta1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: clusterAutoscalerOperator, dir: "install", keep: func(name string) bool { return strings.HasSuffix(name, ".crd.yaml") }},
 		{repo: ".", dir: payloadStandIns, keep: only("imagestream.yaml", "template.yaml", "group.yaml")},
+		// OpenShift 4.19+ serves Gateway API v1.2.1 and cluster monitoring's ServiceMonitor /
+		// PodMonitor (the sources the payload's dry-run test uses).
+		{module: gatewayAPI, dir: "config/crd/standard"},
+		{module: prometheusOperator, dir: "example/prometheus-operator-crd",
+			keep: only("monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml")},
 	},
 	CRDSetOpenShiftAI: {
 		{shared: ".", dir: "odh-v3.4.0"},
-		// LLMInferenceService and LLMInferenceServiceConfig (5.3 MB of schema) are left out:
-		// establishing them took the bed's API server over a minute on the loaded 2-core
-		// machine, at every rehearsal's operator install. Nothing in the payload uses them
-		// yet; a payload that does fails loudly (Argo CD cannot apply a kind the bed does not
-		// serve) and they belong here then.
+		// KServe is limited to the kinds the payload uses, as in its dry-run test: each CRD
+		// is 2-3 MB and establishing them costs the bed's API server tens of seconds on the
+		// loaded 2-core machine at every rehearsal's operator install (a payload that starts
+		// using another kind fails loudly: Argo CD cannot apply a kind the bed does not serve).
 		{shared: ".", dir: "kserve", keep: only("serving.kserve.io_inferenceservices.yaml",
-			"serving.kserve.io_servingruntimes.yaml", "serving.kserve.io_clusterservingruntimes.yaml")},
+			"serving.kserve.io_servingruntimes.yaml", "serving.kserve.io_llminferenceservices.yaml")},
 		{shared: ".", dir: "maas"},
 	},
 	CRDSetNVIDIA: {
@@ -162,9 +174,12 @@ var crdSources = map[CRDSet][]crdSource{
 	CRDSetArgoCD: {
 		{module: argoCD, dir: "manifests/crds", keep: func(name string) bool { return name != "applicationset-crd.yaml" }},
 	},
-	CRDSetKuadrant:        {{shared: ".", dir: "kuadrant"}},
-	CRDSetNFD:             {{repo: ".", dir: payloadStandIns, keep: only("nfd.yaml")}},
-	CRDSetKueue:           {{repo: ".", dir: payloadStandIns, keep: only("kueue.yaml")}},
+	CRDSetKuadrant: {{shared: ".", dir: "kuadrant"}},
+	CRDSetNFD:      {{repo: ".", dir: payloadStandIns, keep: only("nfd.yaml")}},
+	// The Red Hat build of Kueue serves upstream Kueue's kueue.x-k8s.io API.
+	CRDSetKueue: {{module: kueueModule, dir: "config/components/crd/bases", keep: only("kueue.x-k8s.io_resourceflavors.yaml",
+		"kueue.x-k8s.io_clusterqueues.yaml", "kueue.x-k8s.io_localqueues.yaml")}},
+	CRDSetGrafana:         {{repo: ".", dir: payloadStandIns, keep: only("grafana.yaml")}},
 	CRDSetLeaderWorkerSet: {{repo: ".", dir: payloadStandIns, keep: only("leaderworkersetoperator.yaml")}},
 }
 
