@@ -30,7 +30,7 @@ func TestRootAppReportsUnhealthyChild(t *testing.T) {
 	// Everything but the hand-off, with the rehearsal's usual timeouts.
 	requireSuccess(t, install(t, r, state, env, "--skip", "root-app"))
 	// The hand-off alone, with a short wait: it cannot become Healthy.
-	res := install(t, r, state, env, "--only", "root-app", "--timeout-factor", "0.03")
+	res := install(t, r, state, env, "--only", "root-app", "--timeout-factor", "0.06")
 	require.Equal(t, 1, res.Code, "root-app fails; stderr: %s", res.Stderr)
 	var report string
 	for _, e := range res.Events {

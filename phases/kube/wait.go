@@ -39,6 +39,12 @@ func Wait(ctx context.Context, s *installer.Scope, what string, timeout time.Dur
 	err := wait.PollUntilContextTimeout(ctx, PollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		done, status, err := check(ctx)
 		if err != nil {
+			if ctx.Err() != nil || time.Until(until) < PollInterval {
+				// A request that fails as the deadline closes in failed because of it
+				// (client-go's rate limiter refuses what it cannot finish in time): that is
+				// the timeout, whose report says what was still awaited.
+				return false, nil
+			}
 			return false, err
 		}
 		if done {
