@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestRootAppReportsUnhealthyChild makes one child resource unhealthy — the NFD operator's
@@ -43,10 +45,17 @@ func TestRootAppReportsUnhealthyChild(t *testing.T) {
 	assert.Contains(t, report, "Subscription openshift-nfd/nfd Degraded", "the resource and its health")
 	assert.Contains(t, report, msg, "the health message Argo CD's Lua check gave")
 
-	root, err := dyn(t, r).Resource(appsGVR).Namespace("openshift-gitops").Get(context.Background(), "rhoai-root", metav1.GetOptions{})
-	require.NoError(t, err)
-	h, _, _ := unstructured.NestedString(root.Object, "status", "health", "status")
-	assert.Equal(t, "Degraded", h, "the parent reports its child's health (Application health check)")
-	causes, _, _ := unstructured.NestedString(root.Object, "status", "health", "message")
-	assert.True(t, strings.Contains(causes, "operator-nfd"), "Argo CD names the cause: %q", causes)
+	// Argo CD aggregates the child's health into the root's as it refreshes: Degraded,
+	// naming operator-nfd among the causes (its health message).
+	var h, causes string
+	err := wait.PollUntilContextTimeout(context.Background(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		root, err := dyn(t, r).Resource(appsGVR).Namespace("openshift-gitops").Get(ctx, "rhoai-root", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		h, _, _ = unstructured.NestedString(root.Object, "status", "health", "status")
+		causes, _, _ = unstructured.NestedString(root.Object, "status", "health", "message")
+		return h == "Degraded" && strings.Contains(causes, "operator-nfd"), nil
+	})
+	assert.NoError(t, err, "the parent reports its child's health (Application health check): %s: %q", h, causes)
 }
