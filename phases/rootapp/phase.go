@@ -309,10 +309,10 @@ func suspendedNote(ctx context.Context, c *kube.Clients) string {
 }
 
 // Why says why an Application is not Synced and Healthy, in Argo CD's own words: its
-// sync and health status, then each resource whose health is not Healthy with the
-// health message Argo CD's health check gave (status.resources[].health, persisted by the
-// OpenShift GitOps operator's default controller.resource.health.persist=true), then the
-// application's conditions (sync and comparison errors). "" when it is settled (Synced, and
+// sync and health status, the application's conditions (sync and comparison errors), then
+// each resource whose health is not Healthy with the health message Argo CD's health check
+// gave (status.resources[].health, persisted by the OpenShift GitOps operator's default
+// controller.resource.health.persist=true). "" when it is settled (Synced, and
 // Healthy or Suspended).
 func Why(app *unstructured.Unstructured) string {
 	sy, h, msg := health(app)
@@ -320,7 +320,17 @@ func Why(app *unstructured.Unstructured) string {
 		return ""
 	}
 	line := fmt.Sprintf("%s: %s/%s", app.GetName(), nonEmpty(sy, "Unknown"), nonEmpty(h, "Unknown"))
+	// Conditions first: a sync or comparison error says why everything below is Missing.
 	var parts []string
+	conds, _, _ := unstructured.NestedSlice(app.Object, "status", "conditions")
+	for _, c := range conds {
+		cond, _ := c.(map[string]any)
+		typ, _ := cond["type"].(string)
+		m, _ := cond["message"].(string)
+		if typ != "" && m != "" {
+			parts = append(parts, typ+": "+oneLine(m))
+		}
+	}
 	resources, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
 	named := 0
 	for _, r := range resources {
@@ -345,15 +355,6 @@ func Why(app *unstructured.Unstructured) string {
 			part += ": " + oneLine(m)
 		}
 		parts = append(parts, part)
-	}
-	conds, _, _ := unstructured.NestedSlice(app.Object, "status", "conditions")
-	for _, c := range conds {
-		cond, _ := c.(map[string]any)
-		typ, _ := cond["type"].(string)
-		m, _ := cond["message"].(string)
-		if typ != "" && m != "" {
-			parts = append(parts, typ+": "+oneLine(m))
-		}
 	}
 	if len(parts) == 0 && msg != "" {
 		parts = append(parts, oneLine(msg))

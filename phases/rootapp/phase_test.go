@@ -48,16 +48,23 @@ func TestWhyNamesTheResourceAndArgoCDsMessage(t *testing.T) {
 	assert.Equal(t, "operator-nfd: Synced/Degraded: Subscription openshift-nfd/nfd Degraded: 1: InstallPlanFailed | True / .status.state is 'AtLatestKnown'", got)
 }
 
-func TestWhyReportsConditions(t *testing.T) {
+// The conditions come before the resources: they say why the resources are Missing.
+func TestWhyReportsConditionsFirst(t *testing.T) {
 	app := decode(t, `
-metadata: {name: instance-nfd}
+metadata: {name: config-maas-platform}
 status:
   sync: {status: OutOfSync}
   health: {status: Missing}
   conditions:
-    - {type: SyncError, message: "Failed sync attempt: one or more objects failed to apply"}
+    - {type: SyncError, message: "Failed sync attempt: namespaces \"openshift-monitoring\" not found"}
+  resources:
+    - {version: v1, kind: ConfigMap, namespace: openshift-monitoring, name: a, status: OutOfSync, health: {status: Missing}}
+    - {version: v1, kind: ConfigMap, namespace: openshift-monitoring, name: b, status: OutOfSync, health: {status: Missing}}
+    - {version: v1, kind: ConfigMap, namespace: openshift-monitoring, name: c, status: OutOfSync, health: {status: Missing}}
+    - {version: v1, kind: ConfigMap, namespace: openshift-monitoring, name: d, status: OutOfSync, health: {status: Missing}}
 `)
-	assert.Equal(t, "instance-nfd: OutOfSync/Missing: SyncError: Failed sync attempt: one or more objects failed to apply", Why(app))
+	assert.Equal(t, `config-maas-platform: OutOfSync/Missing: SyncError: Failed sync attempt: namespaces "openshift-monitoring" not found; `+
+		"ConfigMap openshift-monitoring/a Missing; ConfigMap openshift-monitoring/b Missing; ConfigMap openshift-monitoring/c Missing; …", Why(app))
 }
 
 func TestWhyIsEmptyWhenSyncedAndHealthy(t *testing.T) {
