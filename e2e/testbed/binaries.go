@@ -24,8 +24,8 @@ type Paths struct {
 	// Root is the cache folder printed by build.sh (RHOAI_TESTBIN_CACHE or
 	// ~/.cache/rhoai-bootstrap/testbin).
 	Root string
-	// Kubernetes holds etcd, kube-apiserver and kubectl; it is what envtest
-	// calls the binary assets directory.
+	// Kubernetes holds etcd, kube-apiserver, kubectl and kube-controller-manager;
+	// it is what envtest calls the binary assets directory.
 	Kubernetes string
 	// Pebble holds pebble and pebble-challtestsrv.
 	Pebble string
@@ -66,6 +66,7 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		filepath.Join(p.Kubernetes, "etcd"),
 		filepath.Join(p.Kubernetes, "kube-apiserver"),
 		filepath.Join(p.Kubernetes, "kubectl"),
+		filepath.Join(p.Kubernetes, "kube-controller-manager"),
 		filepath.Join(p.Pebble, "pebble"),
 		filepath.Join(p.Pebble, "pebble-challtestsrv"),
 		filepath.Join(p.ArgoCD, "argocd"),

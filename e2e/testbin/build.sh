@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local test bed's binaries from the Go module proxy, once, into a
 # versioned cache folder outside the repository:
-#   kube-apiserver, kubectl, etcd  (Kubernetes $K8S_VERSION, version-stamped)
+#   kube-apiserver, kubectl, etcd, kube-controller-manager (Kubernetes $K8S_VERSION, version-stamped)
 #   pebble, pebble-challtestsrv     (Pebble $PEBBLE_VERSION)
 #   cmjudge                         (cert-manager $CERT_MANAGER_VERSION's own policies,
 #                                    built inside a copy of its module: _cmjudge/main.go)
@@ -34,6 +34,37 @@ ARGOCD_DIR="$CACHE/argocd-$ARGOCD_VERSION"
 
 log() { echo "testbin: $*" >&2; }
 
+# k8s_module turns the current (empty) folder into a throw-away module requiring
+# k8s.io/kubernetes $K8S_VERSION, with the main packages given as arguments fetched.
+k8s_module() {
+  go mod init testbin.local/k8s >/dev/null 2>&1
+  # The kubernetes module requires its staging repos at v0.0.0; point each at the
+  # published staging version of the same release.
+  local gomod m
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  go mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
+  for m in $(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u); do
+    go mod edit -replace="$m=$m@$STAGING_VERSION"
+  done
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for m in "$@"; do printf '\t_ "%s"\n' "$m"; done
+    printf ')\n'
+  } >tools.go
+  go mod tidy -e >/dev/null 2>&1 || true
+  go get "$@" >&2
+}
+
+# k8s_ldflags stamps the version, or discovery breaks.
+k8s_ldflags() {
+  local minor=${K8S_VERSION#v1.} ldflags="-s -w" v
+  minor=${minor%%.*}
+  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  done
+  echo "$ldflags"
+}
+
 build_k8s() {
   if [[ -x "$K8S_DIR/kube-apiserver" && -x "$K8S_DIR/etcd" && -x "$K8S_DIR/kubectl" ]]; then
     return
@@ -44,40 +75,40 @@ build_k8s() {
   log "building kube-apiserver, kubectl, etcd $K8S_VERSION (cold: about 10 minutes on 2 cores)"
   (
     cd "$work"
-    go mod init testbin.local/k8s >/dev/null 2>&1
-    # The kubernetes module requires its staging repos at v0.0.0; point each at the
-    # published staging version of the same release.
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-    go mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
-    for m in $(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u); do
-      go mod edit -replace="$m=$m@$STAGING_VERSION"
-    done
-    cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "go.etcd.io/etcd/server/v3"
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-    go mod tidy -e >/dev/null 2>&1 || true
-    go get go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2
-    minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-    ldflags="-s -w"
-    for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ldflags+=" -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
-    done
+    k8s_module go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+    ldflags=$(k8s_ldflags)
     mkdir -p "$K8S_DIR.tmp"
     go build -trimpath -ldflags "$ldflags" -o "$K8S_DIR.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
     go build -trimpath -ldflags "$ldflags" -o "$K8S_DIR.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
     go build -trimpath -ldflags "-s -w" -o "$K8S_DIR.tmp/etcd" go.etcd.io/etcd/server/v3
+    # Keep a kube-controller-manager built earlier into the same folder.
+    if [[ -x "$K8S_DIR/kube-controller-manager" ]]; then
+      mv "$K8S_DIR/kube-controller-manager" "$K8S_DIR.tmp/"
+    fi
   )
   rm -rf "$K8S_DIR"
   mv "$K8S_DIR.tmp" "$K8S_DIR"
   log "kubernetes binaries built in $((SECONDS - start)) s"
+}
+
+# build_kcm builds kube-controller-manager of the same release, for its garbage collector
+# and workload controllers (the bed runs only those). Separate from build_k8s so a cache
+# made before it was needed gains it without rebuilding the rest.
+build_kcm() {
+  if [[ -x "$K8S_DIR/kube-controller-manager" ]]; then
+    return
+  fi
+  local start=$SECONDS work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  log "building kube-controller-manager $K8S_VERSION"
+  (
+    cd "$work"
+    k8s_module k8s.io/kubernetes/cmd/kube-controller-manager
+    go build -trimpath -ldflags "$(k8s_ldflags)" -o "$K8S_DIR/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
+  )
+  mv "$K8S_DIR/kube-controller-manager.tmp" "$K8S_DIR/kube-controller-manager"
+  log "kube-controller-manager built in $((SECONDS - start)) s"
 }
 
 build_pebble() {
@@ -216,4 +247,5 @@ flock 9
 build_pebble
 build_k8s
 build_cmjudge
+build_kcm
 echo "$CACHE"
