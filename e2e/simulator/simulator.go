@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"sync"
 	"time"
@@ -183,7 +182,6 @@ func (s *Simulator) Run(ctx context.Context) error {
 	for _, name := range []string{coIngress, coKubeAPIServer, coAuthentication} {
 		s.clusterOps.add(name)
 	}
-	wg.Go(func() { wait.UntilWithContext(ctx, s.finalizeNamespaces, 500*time.Millisecond) })
 	if ps, err := s.startPackageServer(ctx); err != nil {
 		s.logf("olm: no package server, PackageManifests are not served: %v", err)
 	} else {

@@ -124,6 +124,7 @@ type Bed struct {
 	acme         *acme
 	git          *gitServer
 	argocds      []*ArgoCD // running Argo CDs (StartArgoCD), stopped with the bed at the latest
+	kcm          *proc     // kube-controller-manager, restarted around every rewind
 
 	infraID           string
 	kubeadminPassword string
@@ -155,6 +156,10 @@ func Start(ctx context.Context, opts Options) (*Bed, error) {
 	err = b.startAll(ctx)
 	if err == nil && !opts.NoKube {
 		err = b.timed("checkpoint", func() error { return b.takeCheckpoint(ctx) })
+	}
+	if err == nil && !opts.NoKube {
+		// After the checkpoint: a rewind stops it, puts etcd back and starts a new one.
+		err = b.timed("kube-controller-manager", func() error { return b.startControllerManager(ctx) })
 	}
 	if err != nil {
 		if stopErr := b.Stop(); stopErr != nil {
@@ -296,6 +301,7 @@ func (b *Bed) Stop() error {
 		for _, a := range argocds {
 			errs = append(errs, a.Stop())
 		}
+		errs = append(errs, b.stopControllerManager())
 		var wg sync.WaitGroup
 		errCh := make(chan error, len(procs))
 		for _, p := range procs {
@@ -325,8 +331,8 @@ func (b *Bed) Stop() error {
 }
 
 // PIDs are the process IDs of everything the bed started: moto_server,
-// pebble-challtestsrv, pebble, envtest's etcd and kube-apiserver, and the
-// Argo CDs still running. After
+// pebble-challtestsrv, pebble, envtest's etcd and kube-apiserver,
+// kube-controller-manager and the Argo CDs still running. After
 // Stop none of them is alive.
 func (b *Bed) PIDs() []int {
 	b.mu.Lock()
@@ -336,6 +342,9 @@ func (b *Bed) PIDs() []int {
 	}
 	for _, a := range b.argocds {
 		pids = append(pids, a.PIDs()...)
+	}
+	if b.kcm != nil {
+		pids = append(pids, b.kcm.cmd.Process.Pid)
 	}
 	b.mu.Unlock()
 	if b.kube != nil {

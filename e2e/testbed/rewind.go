@@ -106,6 +106,11 @@ func (b *Bed) Reset(ctx context.Context) (RewindStats, error) {
 	if cp == nil {
 		return st, fmt.Errorf("the bed has no checkpoint to rewind to")
 	}
+	// Its informers would not survive etcd going back in time (nor would a real
+	// cluster's ever have to): a new one starts on the rewound state.
+	if err := b.stopControllerManager(); err != nil {
+		return st, err
+	}
 	now, err := cp.etcd.Get(ctx, etcdPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return st, fmt.Errorf("listing etcd keys: %w", err)
@@ -149,6 +154,9 @@ func (b *Bed) Reset(ctx context.Context) (RewindStats, error) {
 		st.Restored++
 	}
 	if err := b.waitRewound(ctx); err != nil {
+		return st, err
+	}
+	if err := b.startControllerManager(ctx); err != nil {
 		return st, err
 	}
 	if err := b.ResetAWS(ctx); err != nil {
