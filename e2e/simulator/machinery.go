@@ -330,3 +330,23 @@ func withoutTimes(v any) any {
 func semanticEqual(a, b any) bool {
 	return equality.Semantic.DeepEqual(withoutTimes(jsonValue(a)), withoutTimes(jsonValue(b)))
 }
+
+// metaConds is the condition list a controller writes when it sets exactly conds, in
+// metav1.Condition's shape (type, status, reason, message, observedGeneration,
+// lastTransitionTime: what CRDs generated from that type require, Gateway API's among
+// them). Each keeps the lastTransitionTime it had in old while its status is unchanged, as
+// apimachinery's meta.SetStatusCondition does.
+func metaConds(old []any, generation int64, conds ...cond) []any {
+	out := make([]any, 0, len(conds))
+	for _, c := range conds {
+		want := map[string]any{"type": c.Type, "status": c.Status, "reason": c.Reason, "message": c.Message,
+			"observedGeneration": generation, "lastTransitionTime": now()}
+		for _, item := range old {
+			if m, ok := item.(map[string]any); ok && m["type"] == c.Type && m["status"] == c.Status && m["lastTransitionTime"] != nil {
+				want["lastTransitionTime"] = m["lastTransitionTime"]
+			}
+		}
+		out = append(out, want)
+	}
+	return out
+}

@@ -10,6 +10,7 @@ var (
 	gvrNamespace = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	gvrConfigMap = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	gvrSecret    = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	gvrPod       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 	gvrServiceAccount     = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 	gvrRole               = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}
@@ -25,21 +26,27 @@ var (
 	gvrArgoCD     = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1beta1", Resource: "argocds"}
 	gvrAppProject = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}
 
-	gvrClusterOperator    = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "clusteroperators"}
-	gvrAPIServer          = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "apiservers"}
-	gvrOAuth              = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "oauths"}
-	gvrIngressConfig      = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
-	gvrIngressController  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
-	gvrDSCInitialization  = schema.GroupVersionResource{Group: "dscinitialization.opendatahub.io", Version: "v2", Resource: "dscinitializations"}
-	gvrInferenceService   = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
-	gvrMachineSet         = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
-	gvrMachine            = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machines"}
-	ingressOperatorNS     = "openshift-ingress-operator"
-	ingressNS             = "openshift-ingress"
-	openshiftConfigNS     = "openshift-config"
-	machineAPINS          = "openshift-machine-api"
-	clusterConfigName     = "cluster"
-	defaultIngressCtlName = "default"
+	gvrClusterOperator     = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "clusteroperators"}
+	gvrAPIServer           = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "apiservers"}
+	gvrOAuth               = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "oauths"}
+	gvrIngressConfig       = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
+	gvrIngressController   = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
+	gvrDSCInitialization   = schema.GroupVersionResource{Group: "dscinitialization.opendatahub.io", Version: "v2", Resource: "dscinitializations"}
+	gvrInferenceService    = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+	gvrLLMInferenceService = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1alpha1", Resource: "llminferenceservices"}
+	gvrGatewayClass        = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
+	gvrGateway             = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	gvrGrafana             = schema.GroupVersionResource{Group: "grafana.integreatly.org", Version: "v1beta1", Resource: "grafanas"}
+	gvrGrafanaDashboard    = schema.GroupVersionResource{Group: "grafana.integreatly.org", Version: "v1beta1", Resource: "grafanadashboards"}
+	gvrGrafanaDatasource   = schema.GroupVersionResource{Group: "grafana.integreatly.org", Version: "v1beta1", Resource: "grafanadatasources"}
+	gvrMachineSet          = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinesets"}
+	gvrMachine             = schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machines"}
+	ingressOperatorNS      = "openshift-ingress-operator"
+	ingressNS              = "openshift-ingress"
+	openshiftConfigNS      = "openshift-config"
+	machineAPINS           = "openshift-machine-api"
+	clusterConfigName      = "cluster"
+	defaultIngressCtlName  = "default"
 )
 
 // registerWatches wires informer events to the loops that care about them.
@@ -93,7 +100,21 @@ func (s *Simulator) registerWatches() {
 	s.watch(gvrOAuth, "", func(u *unstructured.Unstructured) { s.oauth.add(u.GetName()) })
 
 	s.watch(gvrInferenceService, "", func(u *unstructured.Unstructured) { s.kserve.add(keyOf(u)) })
+	s.watch(gvrLLMInferenceService, "", func(u *unstructured.Unstructured) { s.llmisvc.add(keyOf(u)) })
+	s.watch(gvrGatewayClass, "", func(u *unstructured.Unstructured) { s.gatewayClasses.add(u.GetName()) })
+	s.watch(gvrGateway, "", func(u *unstructured.Unstructured) { s.gateways.add(keyOf(u)) })
+	// A listener's certificate Secret appearing or going changes the Gateways of its namespace.
+	s.watch(gvrSecret, ingressNS, func(u *unstructured.Unstructured) { s.gateways.add(allKey) })
+	s.watch(gvrGrafana, "", func(u *unstructured.Unstructured) { s.grafana.add(keyOf(u)) })
+	s.watch(gvrGrafanaDashboard, "", func(u *unstructured.Unstructured) {
+		s.grafanaContent.add(gvrGrafanaDashboard.Resource + "/" + keyOf(u))
+	})
+	s.watch(gvrGrafanaDatasource, "", func(u *unstructured.Unstructured) {
+		s.grafanaContent.add(gvrGrafanaDatasource.Resource + "/" + keyOf(u))
+	})
 	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
+
+	s.watch(gvrPod, "", func(u *unstructured.Unstructured) { s.kubelet.add(keyOf(u)) })
 
 	s.watch(gvrMachineSet, machineAPINS, func(u *unstructured.Unstructured) { s.machineSets.add(keyOf(u)) })
 	s.watch(gvrMachine, machineAPINS, func(u *unstructured.Unstructured) {

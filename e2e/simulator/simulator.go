@@ -56,11 +56,14 @@ type Latencies struct {
 	MachineSet time.Duration
 	// ModelServing is how long an InferenceService takes to become Ready.
 	ModelServing time.Duration
+	// PodStartup is how long a scheduled Pod takes to run (image pull, container start,
+	// readiness), and a Job's Pod to finish.
+	PodStartup time.Duration
 }
 
 func (l Latencies) withDefaults() Latencies {
 	for _, d := range []*time.Duration{&l.OperatorInstall, &l.ArgoCDReady,
-		&l.IngressRollout, &l.APIServerRollout, &l.OAuthRollout, &l.MachineSet, &l.ModelServing} {
+		&l.IngressRollout, &l.APIServerRollout, &l.OAuthRollout, &l.MachineSet, &l.ModelServing, &l.PodStartup} {
 		if *d <= 0 {
 			*d = DefaultLatency
 		}
@@ -107,7 +110,8 @@ type Simulator struct {
 	typed   kubernetes.Interface
 	watches []*watcher
 
-	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve, odh *loop
+	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve, odh, kubelet *loop
+	llmisvc, gatewayClasses, gateways, grafana, grafanaContent                                            *loop
 
 	mu        sync.Mutex
 	opts      Options
@@ -156,6 +160,12 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.machineSets = newLoop("machineset-controller", 2, s.syncMachineSet)
 	s.kserve = newLoop("kserve-controller-manager", 2, s.syncInferenceService)
 	s.odh = newLoop("rhods-operator", 1, s.syncDSCInitialization)
+	s.kubelet = newLoop("kubelet", 2, s.syncPod)
+	s.llmisvc = newLoop("kserve-llmisvc-controller", 2, s.syncLLMInferenceService)
+	s.gatewayClasses = newLoop("istiod-gatewayclasses", 1, s.syncGatewayClass)
+	s.gateways = newLoop("istiod-gateways", 1, s.syncGateway)
+	s.grafana = newLoop("grafana-operator", 1, s.syncGrafana)
+	s.grafanaContent = newLoop("grafana-operator-content", 1, s.syncGrafanaContent)
 	s.registerWatches()
 	return s, nil
 }
@@ -210,7 +220,8 @@ func (s *Simulator) runContext() context.Context {
 }
 
 func (s *Simulator) loops() []*loop {
-	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve, s.odh}
+	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve, s.odh, s.kubelet,
+		s.llmisvc, s.gatewayClasses, s.gateways, s.grafana, s.grafanaContent}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).
