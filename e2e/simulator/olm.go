@@ -333,6 +333,9 @@ func (s *Simulator) stepCSV(ctx context.Context, csv *unstructured.Unstructured,
 	}
 	s.done(clock)
 	s.logf("olm: csv %s/%s %s → %s (%s)", csv.GetNamespace(), csv.GetName(), phase, to.Type, to.Reason)
+	if to.Type == "Succeeded" && strings.HasPrefix(csv.GetName(), odhCSVPrefix) {
+		defer s.odh.add(odhOperatorStarted) // after the update below: the operator runs
+	}
 	return step, s.update(ctx, mgrOLM, gvrCSV, csv.GetNamespace(), csv.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
 		t := now()
 		st, _, _ := unstructured.NestedMap(u.Object, "status")

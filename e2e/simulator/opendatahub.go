@@ -2,8 +2,10 @@ package simulator
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -11,7 +13,44 @@ const (
 	mgrODH = "rhods-operator"
 	// defaultAppsNamespace is OpenShift AI's applications namespace.
 	defaultAppsNamespace = "redhat-ods-applications"
+	// defaultDSCIName is the DSCInitialization the operator creates when it starts.
+	defaultDSCIName = "default-dsci"
+	// odhOperatorStarted is the odh loop's key for "the operator's CSV succeeded".
+	odhOperatorStarted = "<operator started>"
+	// odhCSVPrefix names OpenShift AI's CSVs (rhods-operator.3.4.1).
+	odhCSVPrefix = "rhods-operator."
 )
+
+// createDefaultDSCI is what the OpenShift AI operator does when it starts: with no
+// DSCInitialization on the cluster it creates default-dsci with the platform's defaults
+// (opendatahub-io/opendatahub-operator pkg/initialinstall CreateDefaultDSCI, run from
+// cmd/main.go at start unless DISABLE_DSC_CONFIG is set; RHOAI's applications namespace
+// redhat-ods-applications and monitoring namespace redhat-ods-monitoring). The payload
+// relies on it: applications of an earlier wave than instance-openshift-ai (which then
+// adopts default-dsci by server-side apply) deploy into the applications namespace.
+func (s *Simulator) createDefaultDSCI(ctx context.Context) (time.Duration, error) {
+	if ok, err := s.csvSucceeded(ctx, odhCSVPrefix, "redhat-ods-operator"); err != nil || !ok {
+		return 0, err
+	}
+	existing, err := s.list(ctx, gvrDSCInitialization, "")
+	if err != nil || len(existing) > 0 {
+		return 0, err
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": gvrDSCInitialization.GroupVersion().String(), "kind": "DSCInitialization",
+		"metadata": map[string]any{"name": defaultDSCIName},
+		"spec": map[string]any{
+			"applicationsNamespace": defaultAppsNamespace,
+			"monitoring":            map[string]any{"managementState": "Managed", "namespace": "redhat-ods-monitoring"},
+			"trustedCABundle":       map[string]any{"managementState": "Managed"},
+		},
+	}}
+	if _, err := s.create(ctx, gvrDSCInitialization, mgrODH, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return 0, fmt.Errorf("creating the default DSCInitialization: %w", err)
+	}
+	s.logf("opendatahub: operator started: DSCInitialization %s created", defaultDSCIName)
+	return 0, nil
+}
 
 // syncDSCInitialization is the part of the OpenShift AI operator's DSCInitialization
 // controller the payload depends on: the applications namespace (spec.applicationsNamespace)
@@ -20,6 +59,9 @@ const (
 // internal/controller/dscinitialization/utils.go (appNamespaceHandler, createAppNamespace).
 // Nothing else of the operator is played: Argo CD has no health check for its kinds.
 func (s *Simulator) syncDSCInitialization(ctx context.Context, name string) (time.Duration, error) {
+	if name == odhOperatorStarted {
+		return s.createDefaultDSCI(ctx)
+	}
 	dsci, err := s.get(ctx, gvrDSCInitialization, "", name)
 	if err != nil || dsci == nil || dsci.GetDeletionTimestamp() != nil {
 		return 0, err
