@@ -41,6 +41,7 @@ func TestExamplesAreValid(t *testing.T) {
 	t.Setenv("RHOAI_BED_ACME_CA_FILE", "/tmp/ca.pem")
 	t.Setenv("RHOAI_BED_DNS_RESOLVER", "127.0.0.1:8053")
 	t.Setenv("RHOAI_BED_GIT_URL", "http://127.0.0.1:8080/rhoai-bootstrap.git")
+	t.Setenv("RHOAI_BED_GITOPS_PATH", "manifests/gitops/clusters/overlays/dev")
 	files, err := filepath.Glob("examples/*.yaml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 4)

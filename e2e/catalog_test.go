@@ -61,11 +61,11 @@ func phaseError(res harness.Result, phase string) string {
 // resolve on 4.19, and the root-app phase says so before creating the root application.
 func TestChannelsFromTheCatalog(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	// The root application's path is the prod overlay (its ODF Subscription is the subject).
+	r := rehearsal(t, "manifests/gitops/clusters/overlays/prod")
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env("FAKE_OPENSHIFT_INSTALL_VERSION=4.19.9")
-	cfg := localConfig(t, r, "operatorChannel: latest", "operatorChannel: gitops-1.16",
-		"path: manifests/gitops/clusters/overlays/dev", "path: manifests/gitops/clusters/overlays/prod")
+	cfg := localConfig(t, r, "operatorChannel: latest", "operatorChannel: gitops-1.16")
 
 	res := runWith(t, r, "install", cfg, state, env)
 	require.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
@@ -85,7 +85,7 @@ func TestChannelsFromTheCatalog(t *testing.T) {
 	}
 	assert.Contains(t, planned, `failed: spec.gitops.operatorChannel: channel "gitops-1.16" of openshift-gitops-operator is not offered`)
 
-	cfg = localConfig(t, r, "path: manifests/gitops/clusters/overlays/dev", "path: manifests/gitops/clusters/overlays/prod")
+	cfg = localConfig(t, r)
 	res = runWith(t, r, "install", cfg, state, env)
 	require.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
 	assert.Empty(t, phaseError(res, "gitops-operator"))

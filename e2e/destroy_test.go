@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
@@ -112,7 +113,7 @@ func errString(err error) string {
 // leaves nothing of ours.
 func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
 	requireSuccess(t, install(t, r, state, env))
@@ -158,7 +159,7 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 // no installer, the day-2 phases only, and destroy leaves the cluster itself alone.
 func TestExistingCluster(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	ctx := context.Background()
 	// An existing cluster has worker MachineSets to clone GPU pools from.
 	workers, err := kube.DecodeYAML([]byte(existingWorker))

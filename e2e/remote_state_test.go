@@ -23,6 +23,7 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer/s3store"
 )
@@ -34,7 +35,7 @@ import (
 // disk — resumes where A stopped: no second cluster, no second certificate.
 func TestRemoteStateAcrossRunners(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	ctx := context.Background()
 	s3c := s3.NewFromConfig(r.Bed.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true })
 	_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ci-state")})
@@ -180,7 +181,7 @@ func versions(t *testing.T, s3c *s3.Client, bucket, prefix string) []objectVersi
 // break on, so nothing of B's was overwritten. B finishes the installation.
 func TestBrokenLockStopsTheRunnerAtItsNextWrite(t *testing.T) {
 	t.Parallel()
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	ctx := context.Background()
 	s3c := s3.NewFromConfig(r.Bed.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true })
 	const bucket, prefix = "fenced-state", "clusters/rhoai-local/"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 // createsPerCluster counts `create cluster` invocations per infra ID.
@@ -43,7 +44,7 @@ func TestKillAndResume(t *testing.T) {
 	seed := envInt("RHOAI_E2E_SEED", time.Now().UnixNano())
 	kills := int(envInt("RHOAI_E2E_KILLS", 20))
 	t.Logf("seed %d (replay with RHOAI_E2E_SEED=%d), %d kills", seed, seed, kills)
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
 	step := time.Duration(envInt("RHOAI_E2E_KILL_STEP_MS", 750)) * time.Millisecond
@@ -100,7 +101,7 @@ func TestKillAndResume(t *testing.T) {
 // leave nothing of ours.
 func TestInstallerFailuresRecover(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	cases := []struct {
 		stage        string
 		firstExit    int

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 // TestRootAppReportsUnhealthyChild makes one child resource unhealthy — the NFD operator's
@@ -24,7 +26,7 @@ import (
 // application, the resource and the health message Argo CD computed.
 func TestRootAppReportsUnhealthyChild(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.DevOverlay)
 	const msg = "bundle unpacking failed: image pull of nfd bundle timed out"
 	r.Sim.FailInstall("nfd", msg)
 	state := filepath.Join(r.WorkDir, "state")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 // TestResumesFromVersion1State: a state file written by the previous release (schema 1:
@@ -22,7 +24,7 @@ import (
 // rewrites the file as version 2 with every recorded fact kept.
 func TestResumesFromVersion1State(t *testing.T) {
 	t.Parallel()
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	state := filepath.Join(r.WorkDir, "state")
 	env := r.Env()
 	requireSuccess(t, install(t, r, state, env))

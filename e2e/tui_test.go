@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 // TestTUIInRealTerminal runs `rhoai-bootstrap install` in a real 80×24 terminal (tmux) on
@@ -24,7 +25,7 @@ func TestTUIInRealTerminal(t *testing.T) {
 	t.Parallel() // each test borrows a bed of its own from the pool
 	tmux, err := exec.LookPath("tmux")
 	require.NoError(t, err, "tmux is needed (.ci/run installs it)")
-	r := rehearsal(t)
+	r := rehearsal(t, testbed.BedOverlay)
 	state := filepath.Join(r.WorkDir, "state")
 	// The TUI starts only on a terminal without CI=true and --non-interactive.
 	var env []string

@@ -33,6 +33,10 @@ type Options struct {
 	Log            io.Writer
 	// BinDir, if set, holds prebuilt rhoai-bootstrap and openshift-install binaries.
 	BinDir string
+	// Overlay is the payload path the root application syncs (the cluster file's
+	// gitops.root.path): testbed.DevOverlay when empty. Tests whose subject is not the
+	// hand-off pass testbed.BedOverlay, two child applications instead of two dozen.
+	Overlay string
 }
 
 // Rehearsal is a running bed + simulator with the binaries to drive it.
@@ -48,6 +52,7 @@ type Rehearsal struct {
 	tmp     string
 	pool    *Pool // the bed is borrowed from it
 	argo    *ArgoCDs
+	overlay string // Options.Overlay
 
 	closeLog func() error
 }
@@ -74,7 +79,7 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rehearsal{Root: root, WorkDir: o.WorkDir}
+	r := &Rehearsal{Root: root, WorkDir: o.WorkDir, overlay: o.Overlay}
 	if r.WorkDir == "" {
 		if r.tmp, err = os.MkdirTemp("", "rhoai-rehearsal-"); err != nil {
 			return nil, err
@@ -227,6 +232,9 @@ func (r *Rehearsal) Env(extra ...string) []string {
 		"GOOGLE_CLIENT_SECRET=rehearsal-client-secret-value",
 		"CI=true",
 	)
+	if r.overlay != "" {
+		env = append(env, "RHOAI_BED_GITOPS_PATH="+r.overlay) // the last value counts
+	}
 	return append(env, extra...)
 }
 
@@ -238,18 +246,27 @@ func (r *Rehearsal) Config() string {
 	return filepath.Join(r.Root, "configs", "examples", "local.yaml")
 }
 
-// TimeoutFactor scales rhoai-bootstrap's wait timeouts in rehearsals. The simulator's
-// latencies are ~0.3 s, so every wait that ends well ends in seconds whatever the factor,
-// except the hand-off: the real Argo CD syncs the payload's eleven sync waves one after
-// the other (a couple of minutes on a loaded 2-core machine). The factor only bounds how
-// long a wait may take on a loaded machine (CI runs several beds on 2 cores) before it
-// counts as stuck: 0.2 gives the hand-off 6 minutes and the namespace and finalizer waits
-// 60 s. Tests about timeouts themselves pass a smaller one.
+// TimeoutFactor scales rhoai-bootstrap's wait timeouts in rehearsals on the bed's small
+// overlay (testbed.BedOverlay). The simulator's latencies are ~0.3 s, so every wait that
+// ends well ends in seconds whatever the factor; it only bounds how long a wait may take
+// on a loaded machine (CI runs several beds on 2 cores) before it counts as stuck: 0.2
+// gives the hand-off 6 minutes and the namespace and finalizer waits 60 s. Tests about
+// timeouts themselves pass a smaller one.
 const TimeoutFactor = "0.2"
+
+// HandOffTimeoutFactor is TimeoutFactor for rehearsals of the full dev overlay, whose
+// hand-off the real Argo CD runs through the payload's waves one after the other: 6 to 7
+// minutes measured on the 2-core machine at load 11–15 (other builds and beds running),
+// so 12 minutes before the root-app phase calls it stuck.
+const HandOffTimeoutFactor = "0.4"
 
 // Flags are the flags every rehearsal run uses: a state dir, short timeouts, fast polls.
 func (r *Rehearsal) Flags(stateDir string) []string {
-	return []string{"--state-dir", stateDir, "--timeout-factor", TimeoutFactor, "--poll-interval", "200ms", "--non-interactive"}
+	factor := TimeoutFactor
+	if r.overlay == "" || r.overlay == testbed.DevOverlay {
+		factor = HandOffTimeoutFactor
+	}
+	return []string{"--state-dir", stateDir, "--timeout-factor", factor, "--poll-interval", "200ms", "--non-interactive"}
 }
 
 // Command builds a rhoai-bootstrap command.

@@ -55,7 +55,7 @@ func (p *Pool) Start(ctx context.Context, o Options) (*Rehearsal, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rehearsal{Root: root, WorkDir: o.WorkDir, BinDir: p.binDir, Bed: bed, pool: p}
+	r := &Rehearsal{Root: root, WorkDir: o.WorkDir, BinDir: p.binDir, Bed: bed, pool: p, overlay: o.Overlay}
 	if o.Log == nil {
 		o.Log = p.log
 	}

@@ -430,6 +430,8 @@ func (b *Bed) Env() []string {
 		"RHOAI_BED_MOTO=" + b.motoURL.String(),
 		"RHOAI_BED_AUDIT_LOG=" + b.auditLog,
 		"RHOAI_BED_GIT_URL=" + b.GitURL(),
+		// The root application's path in the bed's repository (configs/examples/local.yaml).
+		"RHOAI_BED_GITOPS_PATH=" + DevOverlay,
 	}
 }
 

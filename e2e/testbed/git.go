@@ -35,6 +35,18 @@ const PayloadRepo = "rhoai-bootstrap.git"
 // it at the same path, so the cluster file's gitops.root.path is unchanged.
 const payloadDir = "manifests/gitops"
 
+// Overlays the root application may point at on the bed (the cluster file's
+// gitops.root.path, through RHOAI_BED_GITOPS_PATH).
+const (
+	// DevOverlay is the payload's dev environment, every child application of it.
+	DevOverlay = payloadDir + "/clusters/overlays/dev"
+	// BedOverlay is the bed's small overlay (e2e/testbed/overlay): two child applications
+	// of the payload, for tests whose subject is not the hand-off.
+	BedOverlay = payloadDir + "/clusters/overlays/bed"
+	// bedOverlaySrc is where BedOverlay's kustomization lives in this repository.
+	bedOverlaySrc = "e2e/testbed/overlay"
+)
+
 func (b *Bed) startGit() error {
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
@@ -101,6 +113,18 @@ func (b *Bed) PublishPayload(ctx context.Context, root string) (string, error) {
 	}
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join(root, filepath.FromSlash(payloadDir)))); err != nil {
 		return "", fmt.Errorf("copying the payload: %w", err)
+	}
+	// The bed's overlay next to the payload's, with the dev overlay's GitOpsSource.
+	bed := filepath.Join(work, filepath.FromSlash(BedOverlay))
+	if err := os.CopyFS(bed, os.DirFS(filepath.Join(root, filepath.FromSlash(bedOverlaySrc)))); err != nil {
+		return "", fmt.Errorf("copying the bed's overlay: %w", err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(DevOverlay), "source.yaml"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(bed, "source.yaml"), src, 0o644)
+	}
+	if err != nil {
+		return "", fmt.Errorf("copying the dev overlay's GitOpsSource: %w", err)
 	}
 	sources, err := filepath.Glob(filepath.Join(dst, "clusters", "overlays", "*", "source.yaml"))
 	if err != nil {

@@ -24,11 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
@@ -63,7 +58,7 @@ type runResult struct {
 	mutating int64
 	outcome  string
 	phases   map[string]time.Duration
-	handOff  handOff
+	handOff  harness.HandOff
 }
 
 func run(scale float64) error {
@@ -135,11 +130,11 @@ func run(scale float64) error {
 			err = fmt.Errorf("%s install ended %q", mode, res.outcome)
 		}
 		if err == nil && mode == "dag" {
-			var h handOff
-			if h, err = measureHandOff(ctx, r); err == nil {
+			var h harness.HandOff
+			if h, err = r.HandOff(ctx); err == nil {
 				res.handOff = h
 				fmt.Printf("bench: run %d hand-off (root Application created → %d children Synced+Healthy): %s by Argo CD's clocks, root-app phase %s, %.0f sync operations\n",
-					n+1, h.children, h.took, res.phases["root-app"].Round(10*time.Millisecond), h.syncs)
+					n+1, h.Children, h.Took, res.phases["root-app"].Round(10*time.Millisecond), h.Syncs)
 			}
 			dags = append(dags, res)
 			if n == 0 {
@@ -177,7 +172,7 @@ func run(scale float64) error {
 	}
 	fmt.Printf("bench: concurrency ratio (graph / serial):      %.2f\n", dag.wall.Seconds()/serial.wall.Seconds())
 	fmt.Printf("bench: hand-off (root-app phase, real Argo CD): %s, %d child applications, %.0f sync operations\n",
-		dag.phases["root-app"].Round(10*time.Millisecond), dag.handOff.children, dag.handOff.syncs)
+		dag.phases["root-app"].Round(10*time.Millisecond), dag.handOff.Children, dag.handOff.Syncs)
 	fmt.Printf("bench: converged re-run:                        %s, %d mutating requests\n", converged.wall.Round(time.Millisecond), converged.mutating)
 	fmt.Printf("bench: peak RSS (highest of all rehearsals):    %.1f MiB\n", float64(peakKB)/1024)
 	fmt.Printf("bench: --help latency (median of 10):           %s\n", help.Round(100*time.Microsecond))
@@ -186,56 +181,6 @@ func run(scale float64) error {
 }
 
 // invoke runs rhoai-bootstrap and reads its run-finished summary and resource usage.
-// handOff is what the real Argo CD did after the root Application was created.
-type handOff struct {
-	children int
-	took     time.Duration // root created → last child Synced and Healthy, by Argo CD's timestamps
-	syncs    float64       // argocd_app_sync_total over all applications
-}
-
-var appsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
-
-// measureHandOff reads the hand-off from the Applications Argo CD wrote (its timestamps
-// have one-second resolution) and the sync count from the controller's metrics.
-func measureHandOff(ctx context.Context, r *harness.Rehearsal) (handOff, error) {
-	var h handOff
-	argo := r.ArgoCD()
-	if argo == nil {
-		return h, errors.New("no Argo CD runs on the bed")
-	}
-	var err error
-	if h.syncs, err = argo.Metric(ctx, "argocd_app_sync_total"); err != nil {
-		return h, err
-	}
-	d, err := dynamic.NewForConfig(r.Bed.Config())
-	if err != nil {
-		return h, err
-	}
-	apps, err := d.Resource(appsGVR).Namespace("openshift-gitops").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return h, err
-	}
-	var created, last time.Time
-	for _, a := range apps.Items {
-		if a.GetName() == "rhoai-root" {
-			created = a.GetCreationTimestamp().Time
-			continue
-		}
-		h.children++
-		for _, path := range [][]string{{"status", "operationState", "finishedAt"}, {"status", "health", "lastTransitionTime"}} {
-			v, _, _ := unstructured.NestedString(a.Object, path...)
-			if t, err := time.Parse(time.RFC3339, v); err == nil && t.After(last) {
-				last = t
-			}
-		}
-	}
-	if created.IsZero() || last.IsZero() {
-		return h, errors.New("no root application or no synced child to measure the hand-off by")
-	}
-	h.took = last.Sub(created)
-	return h, nil
-}
-
 func invoke(ctx context.Context, r *harness.Rehearsal, args []string) (runResult, error) {
 	cmd := r.Command(ctx, r.Env(), args...)
 	out, err := cmd.StdoutPipe()
