@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,7 +20,46 @@ const (
 	odhOperatorStarted = "<operator started>"
 	// odhCSVPrefix names OpenShift AI's CSVs (rhods-operator.3.4.1).
 	odhCSVPrefix = "rhods-operator."
+	// maasSubscriptionNamespace is where MaaSAuthPolicies, MaaSSubscriptions and the
+	// Tenant live (maas-controller's --maas-subscription-namespace default).
+	maasSubscriptionNamespace = "models-as-a-service"
+	// dscKeyPrefix marks the odh loop's keys of DataScienceClusters.
+	dscKeyPrefix = "dsc:"
 )
+
+// syncMaaS is the part of Models-as-a-Service the payload depends on: once a
+// DataScienceCluster switches it on (3.4: spec.components.kserve.modelsAsService, 3.5+:
+// spec.components.aigateway.modelsAsAService, managementState Managed) the operator
+// deploys maas-controller, which creates its subscription namespace models-as-a-service
+// and keeps it (opendatahub-io/models-as-a-service maas-controller/cmd/manager/main.go:
+// --maas-subscription-namespace, --subscription-namespace-maintain-interval; docs/samples/
+// maas-system: "custom subscription namespace is auto-created by controller"). The
+// payload's plans (config-maas-access) go there. Not simulated: the Tenant the controller
+// bootstraps (the payload creates and owns default-tenant itself), maas-api, and the
+// Kuadrant policies it generates.
+func (s *Simulator) syncMaaS(ctx context.Context, name string) (time.Duration, error) {
+	dsc, err := s.get(ctx, gvrDataScienceCluster, "", name)
+	if err != nil || dsc == nil || dsc.GetDeletionTimestamp() != nil {
+		return 0, err
+	}
+	if nestedStr(dsc, "spec", "components", "kserve", "modelsAsService", "managementState") != "Managed" &&
+		nestedStr(dsc, "spec", "components", "aigateway", "modelsAsAService", "managementState") != "Managed" {
+		return 0, nil
+	}
+	if ok, err := s.csvSucceeded(ctx, odhCSVPrefix, "redhat-ods-operator"); err != nil || !ok {
+		return 0, err // the operator's start re-queues every DataScienceCluster
+	}
+	if existing, err := s.get(ctx, gvrNamespace, "", maasSubscriptionNamespace); err != nil || existing != nil {
+		return 0, err
+	}
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": maasSubscriptionNamespace}}}
+	if _, err := s.create(ctx, gvrNamespace, "maas-controller", ns); err != nil {
+		return 0, fmt.Errorf("creating the MaaS subscription namespace: %w", err)
+	}
+	s.logf("maas-controller: DataScienceCluster %s: subscription namespace %s created", name, maasSubscriptionNamespace)
+	return 0, nil
+}
 
 // createDefaultDSCI is what the OpenShift AI operator does when it starts: with no
 // DSCInitialization on the cluster it creates default-dsci with the platform's defaults
@@ -60,7 +100,17 @@ func (s *Simulator) createDefaultDSCI(ctx context.Context) (time.Duration, error
 // Nothing else of the operator is played: Argo CD has no health check for its kinds.
 func (s *Simulator) syncDSCInitialization(ctx context.Context, name string) (time.Duration, error) {
 	if name == odhOperatorStarted {
+		dscs, err := s.list(ctx, gvrDataScienceCluster, "")
+		if err != nil {
+			return 0, err
+		}
+		for _, dsc := range dscs {
+			s.odh.add(dscKeyPrefix + dsc.GetName())
+		}
 		return s.createDefaultDSCI(ctx)
+	}
+	if dsc, ok := strings.CutPrefix(name, dscKeyPrefix); ok {
+		return s.syncMaaS(ctx, dsc)
 	}
 	dsci, err := s.get(ctx, gvrDSCInitialization, "", name)
 	if err != nil || dsci == nil || dsci.GetDeletionTimestamp() != nil {

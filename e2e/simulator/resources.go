@@ -32,6 +32,7 @@ var (
 	gvrIngressConfig       = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "ingresses"}
 	gvrIngressController   = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1", Resource: "ingresscontrollers"}
 	gvrDSCInitialization   = schema.GroupVersionResource{Group: "dscinitialization.opendatahub.io", Version: "v2", Resource: "dscinitializations"}
+	gvrDataScienceCluster  = schema.GroupVersionResource{Group: "datasciencecluster.opendatahub.io", Version: "v2", Resource: "datascienceclusters"}
 	gvrInferenceService    = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 	gvrLLMInferenceService = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1alpha1", Resource: "llminferenceservices"}
 	gvrGatewayClass        = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
@@ -113,6 +114,7 @@ func (s *Simulator) registerWatches() {
 		s.grafanaContent.add(gvrGrafanaDatasource.Resource + "/" + keyOf(u))
 	})
 	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
+	s.watch(gvrDataScienceCluster, "", func(u *unstructured.Unstructured) { s.odh.add(dscKeyPrefix + u.GetName()) })
 
 	s.watch(gvrPod, "", func(u *unstructured.Unstructured) { s.kubelet.add(keyOf(u)) })
 
