@@ -40,7 +40,10 @@ export FAKE_OPENSHIFT_INSTALL_KUBECONFIG=$KUBECONFIG
 export FAKE_OPENSHIFT_INSTALL_REGISTRY=$out/fake-aws
 export GOOGLE_CLIENT_SECRET=rehearsal-client-secret
 state=$out/state
-flags=(--state-dir "$state" --timeout-factor 0.05 --poll-interval 250ms)
+# Every wait but the hand-off ends in seconds on the bed; the real Argo CD syncing the dev
+# overlay's waves takes minutes on a loaded 2-core machine: 0.4 gives it 12 (as the e2e
+# tests, harness.HandOffTimeoutFactor).
+flags=(--state-dir "$state" --timeout-factor 0.4 --poll-interval 250ms)
 
 start=$SECONDS
 bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}"
