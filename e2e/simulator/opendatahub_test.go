@@ -44,4 +44,3 @@ func TestOpenShiftAIOperatorCreatesDefaultDSCI(t *testing.T) {
 		return ns != nil, err
 	})
 }
-
