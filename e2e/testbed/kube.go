@@ -106,7 +106,12 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 		Set("audit-log-path", b.auditLog).
 		Set("audit-log-format", "json").
 		// Reset rewinds etcd to the revision the bed started at: keep every revision.
-		Set("etcd-compaction-interval", "0")
+		Set("etcd-compaction-interval", "0").
+		// Creating one of KServe's 2–3 MB CRDs (OLM installing OpenShift AI) took longer than
+		// the default 60 s when three beds and Argo CDs shared the 2-core machine at load 30:
+		// the API server answered 504 and the simulated InstallPlan failed. A real control
+		// plane has dedicated nodes; the bed allows such a request 3 minutes.
+		Set("request-timeout", "3m")
 	etcd := &envtest.Etcd{
 		Path:    etcdPath,
 		DataDir: filepath.Join(b.workDir, "etcd"),
