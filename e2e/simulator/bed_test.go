@@ -380,7 +380,9 @@ func (b *bed) applyCRDs(ctx context.Context, crds ...*unstructured.Unstructured)
 		}
 	}
 	for _, crd := range crds {
-		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		// KServe's multi-MB CRDs took over 30 s to become Established under make test on the
+		// loaded 2-core machine (testbed.InstallCRDs allows 5 minutes, as OLM has no limit).
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 			live, err := b.dyn.Resource(gvrCRD).Get(ctx, crd.GetName(), metav1.GetOptions{})
 			if err != nil {
 				return false, nil
