@@ -52,9 +52,14 @@ func TestIngressControllerSchemaIsEnforced(t *testing.T) {
 	assert.Contains(t, err.Error(), "spec.replicas")
 }
 
-// Our own HardwareProfile CRD enforces its enum and CEL rules.
+// OpenShift AI's real HardwareProfile CRD, installed as the simulated OLM installs it with
+// the operator (the bed starts with OpenShift's own kinds only), enforces its enum and CEL
+// rules.
 func TestHardwareProfileSchemaIsEnforced(t *testing.T) {
 	dyn := dynClient(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", bed.Kubeconfig())
+	require.NoError(t, err)
+	require.NoError(t, testbed.InstallCRDs(t.Context(), cfg, testbed.CRDSetOpenShiftAI))
 	hp := func(name string, scheduling map[string]any) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "infrastructure.opendatahub.io/v1",
@@ -77,7 +82,7 @@ func TestHardwareProfileSchemaIsEnforced(t *testing.T) {
 			"tolerations":  []any{map[string]any{"key": "nvidia.com/gpu", "operator": "Equal", "value": "L40S-SHARED", "effect": "NoSchedule"}},
 		},
 	})
-	_, err := client.Create(t.Context(), good, metav1.CreateOptions{})
+	_, err = client.Create(t.Context(), good, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Delete(context.Background(), "l40s-shared", metav1.DeleteOptions{}) })
 
