@@ -251,16 +251,17 @@ func (b *bed) mustGetNS(t *testing.T, ri dynamic.ResourceInterface, name string)
 }
 
 // FailInstall makes a package's InstallPlan fail with the given message, which OLM copies
-// into the Subscription's InstallPlanFailed condition.
+// into the Subscription's InstallPlanFailed condition. The package must be one the
+// simulated catalog offers (else it never resolves to an InstallPlan).
 func TestInjectedInstallFailure(t *testing.T) {
 	b := getBed(t)
 	ns := "olm-injected"
 	const msg = "bundle unpacking failed: image pull timed out"
-	b.sim.FailInstall("injected-operator", msg)
-	t.Cleanup(func() { b.sim.FailInstall("injected-operator", "") })
+	b.sim.FailInstall("authorino-operator", msg)
+	t.Cleanup(func() { b.sim.FailInstall("authorino-operator", "") })
 	b.namespace(t, ns)
 	b.mustCreate(t, gvrOperatorGroup, operatorGroup(ns))
-	b.mustCreate(t, gvrSubscription, subscription(ns, "injected", "injected-operator", ""))
+	b.mustCreate(t, gvrSubscription, subscription(ns, "injected", "authorino-operator", ""))
 	b.eventually(t, 10*time.Second, "InstallPlanFailed", func(ctx context.Context) (bool, error) {
 		sub, err := b.get(ctx, gvrSubscription, ns, "injected")
 		return sub != nil && str(condOf(sub, "InstallPlanFailed")["status"]) == "True", err
