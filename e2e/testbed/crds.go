@@ -43,7 +43,8 @@ const (
 	// machine.openshift.io, the cluster autoscaler's ClusterAutoscaler /
 	// MachineAutoscaler, and stand-ins for the aggregated APIs of
 	// openshift-apiserver that the GitOps payload uses (ImageStream, Template,
-	// Group).
+	// Group) and for the cloud-credential operator's CredentialsRequest (the
+	// payload's config-certificates asks it for cert-manager's Route53 credentials).
 	CRDSetOpenShift CRDSet = "openshift"
 	// CRDSetOpenShiftAI is what the OpenShift AI operator (rhods-operator 3.4)
 	// brings: the Open Data Hub v3.4.0 kinds (DataScienceCluster v2,
@@ -117,7 +118,7 @@ const (
 	pebbleModule              = "github.com/letsencrypt/pebble/v2@" + DefaultPebbleVersion
 	// CertManagerModule is cert-manager as the cert-manager Operator for Red Hat OpenShift
 	// ships it; e2e/testbin/build.sh builds cmjudge from the same version.
-	CertManagerModule  = "github.com/cert-manager/cert-manager@v1.20.3"
+	CertManagerModule  = "github.com/cert-manager/cert-manager@" + DefaultCertManagerVersion
 	gatewayAPI         = "sigs.k8s.io/gateway-api@v1.2.1"
 	prometheusOperator = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 	kueueModule        = "sigs.k8s.io/kueue@v0.17.0"
@@ -148,7 +149,7 @@ var crdSources = map[CRDSet][]crdSource{
 		{module: openshiftAPI, dir: "console/v1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: openshiftAPI, dir: "machine/v1beta1/zz_generated.crd-manifests", keep: defaultFeatureSet},
 		{module: clusterAutoscalerOperator, dir: "install", keep: func(name string) bool { return strings.HasSuffix(name, ".crd.yaml") }},
-		{repo: ".", dir: payloadStandIns, keep: only("imagestream.yaml", "template.yaml", "group.yaml")},
+		{repo: ".", dir: payloadStandIns, keep: only("imagestream.yaml", "template.yaml", "group.yaml", "credentialsrequest.yaml")},
 		// OpenShift 4.19+ serves Gateway API v1.2.1 and cluster monitoring's ServiceMonitor /
 		// PodMonitor (the sources the payload's dry-run test uses).
 		{module: gatewayAPI, dir: "config/crd/standard"},
