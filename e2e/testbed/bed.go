@@ -372,6 +372,9 @@ func (b *Bed) UserConfig(name string, groups ...string) (*rest.Config, error) {
 // Kubeconfig is the path of the admin kubeconfig (user AdminUser).
 func (b *Bed) Kubeconfig() string { return b.kubeconfig }
 
+// CMJudge is the path of the cmjudge binary (cert-manager's own certificate policies).
+func (b *Bed) CMJudge() string { return b.paths.CMJudge }
+
 // AuditLogPath is the API server's audit log: one JSON event per line for
 // each create/update/patch/delete, written when the response completes.
 func (b *Bed) AuditLogPath() string { return b.auditLog }

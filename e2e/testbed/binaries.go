@@ -3,6 +3,8 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,9 @@ import (
 const (
 	DefaultKubernetesVersion = "v1.37.2"
 	DefaultPebbleVersion     = "v2.10.3"
+	// DefaultCertManagerVersion is cert-manager as the cert-manager Operator for Red Hat
+	// OpenShift ships it (CertManagerModule); cmjudge is built from it.
+	DefaultCertManagerVersion = "v1.20.3"
 )
 
 // Paths are the cache folders that hold the test bed's binaries.
@@ -32,6 +37,10 @@ type Paths struct {
 	// ArgoCD holds Argo CD's multi-call binary (argocd) and the kustomize its
 	// repo-server runs.
 	ArgoCD string
+	// CMJudge is the cmjudge binary: cert-manager's own certificate policy chains
+	// (e2e/testbin/_cmjudge), in a folder named by cert-manager's version and a hash of
+	// the judge's source, as build.sh names it.
+	CMJudge string
 }
 
 // EnsureBinaries runs e2e/testbin/build.sh, which builds the binaries once
@@ -62,6 +71,12 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		Pebble:     filepath.Join(cache, "pebble-"+envOr("PEBBLE_VERSION", DefaultPebbleVersion)),
 		ArgoCD:     filepath.Join(cache, "argocd-"+envOr("ARGOCD_VERSION", DefaultArgoCDVersion)),
 	}
+	src, err := os.ReadFile(filepath.Join(root, "e2e", "testbin", "_cmjudge", "main.go"))
+	if err != nil {
+		return Paths{}, fmt.Errorf("reading cmjudge's source: %w", err)
+	}
+	sum := sha256.Sum256(src)
+	p.CMJudge = filepath.Join(cache, "cmjudge-"+envOr("CERT_MANAGER_VERSION", DefaultCertManagerVersion)+"-"+hex.EncodeToString(sum[:])[:12], "cmjudge")
 	for _, f := range []string{
 		filepath.Join(p.Kubernetes, "etcd"),
 		filepath.Join(p.Kubernetes, "kube-apiserver"),
@@ -72,6 +87,7 @@ func EnsureBinaries(ctx context.Context) (Paths, error) {
 		filepath.Join(p.ArgoCD, "argocd"),
 		filepath.Join(p.ArgoCD, "kustomize"),
 		filepath.Join(p.ArgoCD, "git-verify-wrapper.sh"),
+		p.CMJudge,
 	} {
 		if _, err := os.Stat(f); err != nil {
 			return Paths{}, fmt.Errorf("build.sh finished but a binary is missing: %w", err)

@@ -252,3 +252,9 @@ func writeKubeconfig(path, clusterName string, cfg *rest.Config) error {
 	}
 	return nil
 }
+
+// WriteKubeconfig writes a self-contained kubeconfig for cfg at path, for programs that
+// take one (cmjudge).
+func WriteKubeconfig(path string, cfg *rest.Config) error {
+	return writeKubeconfig(path, "bed", cfg)
+}
