@@ -184,7 +184,9 @@ func SimulatorOptions(bed *testbed.Bed, lat simulator.Latencies, logf func(strin
 				return a.Stop()
 			}, nil
 		},
-		Log: logf,
+		// The simulated cert-manager's verdicts are cert-manager's own policy chains.
+		CMJudge: &simulator.CMJudge{Binary: bed.CMJudge(), Kubeconfig: bed.Kubeconfig()},
+		Log:     logf,
 	}, argo
 }
 

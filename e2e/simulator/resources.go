@@ -113,6 +113,11 @@ func (s *Simulator) registerWatches() {
 	s.watch(gvrGrafanaDatasource, "", func(u *unstructured.Unstructured) {
 		s.grafanaContent.add(gvrGrafanaDatasource.Resource + "/" + keyOf(u))
 	})
+	s.watch(gvrCertificate, "", func(u *unstructured.Unstructured) { s.certificates.add(keyOf(u)) })
+	s.watch(gvrClusterIssuer, "", func(u *unstructured.Unstructured) { s.issuers.add(u.GetName()) })
+	// A Certificate is judged against its Secret: a Secret written or removed re-judges the
+	// Certificates of its namespace.
+	s.watch(gvrSecret, "", func(u *unstructured.Unstructured) { s.certificates.add(u.GetNamespace() + "/" + allKey) })
 	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
 	s.watch(gvrDataScienceCluster, "", func(u *unstructured.Unstructured) { s.odh.add(dscKeyPrefix + u.GetName()) })
 

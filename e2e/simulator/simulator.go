@@ -87,6 +87,10 @@ type Options struct {
 	// operator's Deployments and StatefulSet would run. It returns how to stop it. Nil: no
 	// Argo CD runs and instances stay Pending.
 	StartArgoCD func(ctx context.Context, inst ArgoCDInstance) (stop func() error, err error)
+	// CMJudge is cert-manager's own policy chains (cmjudge), which the simulated
+	// cert-manager asks about each Certificate (certmanager.go). Nil: Certificates get no
+	// status, as on a cluster whose cert-manager is not running.
+	CMJudge *CMJudge
 	// Log receives one line per notable transition; nil discards.
 	Log func(format string, args ...any)
 }
@@ -111,7 +115,7 @@ type Simulator struct {
 	watches []*watcher
 
 	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve, odh, kubelet *loop
-	llmisvc, gatewayClasses, gateways, grafana, grafanaContent                                            *loop
+	llmisvc, gatewayClasses, gateways, grafana, grafanaContent, certificates, issuers                     *loop
 
 	mu        sync.Mutex
 	opts      Options
@@ -121,6 +125,8 @@ type Simulator struct {
 	runCtx    context.Context
 	// argoDisabled is the GitOps operator's last seen DISABLE_DEFAULT_ARGOCD_INSTANCE.
 	argoDisabled bool
+	// judged is, per Certificate key, what cmjudge last judged (certmanager.go).
+	judged map[string]string
 	// pkgServer serves OLM's PackageManifests while Run runs (packageserver.go).
 	pkgServer *packageServer
 }
@@ -135,6 +141,7 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 		deadlines: map[string]time.Time{},
 		argoRuns:  map[string]*argoRun{},
 		warned:    map[string]bool{},
+		judged:    map[string]string{},
 	}
 	// API warnings (e.g. about Argo CD's unqualified finalizer name, on every app update)
 	// go to Log once each instead of to klog on every request.
@@ -166,6 +173,8 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.gateways = newLoop("istiod-gateways", 1, s.syncGateway)
 	s.grafana = newLoop("grafana-operator", 1, s.syncGrafana)
 	s.grafanaContent = newLoop("grafana-operator-content", 1, s.syncGrafanaContent)
+	s.certificates = newLoop("cert-manager-certificates", 1, s.syncCertificate)
+	s.issuers = newLoop("cert-manager-issuers", 1, s.syncClusterIssuer)
 	s.registerWatches()
 	return s, nil
 }
@@ -221,7 +230,7 @@ func (s *Simulator) runContext() context.Context {
 
 func (s *Simulator) loops() []*loop {
 	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve, s.odh, s.kubelet,
-		s.llmisvc, s.gatewayClasses, s.gateways, s.grafana, s.grafanaContent}
+		s.llmisvc, s.gatewayClasses, s.gateways, s.grafana, s.grafanaContent, s.certificates, s.issuers}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).
