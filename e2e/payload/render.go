@@ -1,7 +1,8 @@
-// Package payload renders the GitOps payload the way Argo CD's repo server would, for the
-// cluster simulator: the root Application's path is built with kustomize from this
-// checkout (the rehearsal's repoURL names this repository). It links kustomize, so only
-// test-bed programs use it, never the shipped binary.
+// Package payload renders the GitOps payload with kustomize the way Argo CD's repo server
+// does, for unit tests that check what the root application's kustomize patches make of
+// the payload (phases/rootapp) without a cluster. The test bed does not use it: there the
+// real Argo CD renders from the bed's Git server. It links kustomize, so only tests use
+// it, never the shipped binary.
 package payload
 
 import (

@@ -43,9 +43,18 @@ const (
 	// BedOverlay is the bed's small overlay (e2e/testbed/overlay): two child applications
 	// of the payload, for tests whose subject is not the hand-off.
 	BedOverlay = payloadDir + "/clusters/overlays/bed"
-	// bedOverlaySrc is where BedOverlay's kustomization lives in this repository.
-	bedOverlaySrc = "e2e/testbed/overlay"
+	// BedCertificatesOverlay is the bed's certificates overlay
+	// (e2e/testbed/overlay-certificates): the cert-manager operator and config-certificates
+	// only, for the cert-manager hand-off test.
+	BedCertificatesOverlay = payloadDir + "/clusters/overlays/bed-certificates"
 )
+
+// bedOverlays are the bed's own overlays and where each kustomization lives in this
+// repository.
+var bedOverlays = map[string]string{
+	BedOverlay:             "e2e/testbed/overlay",
+	BedCertificatesOverlay: "e2e/testbed/overlay-certificates",
+}
 
 func (b *Bed) startGit() error {
 	gitBin, err := exec.LookPath("git")
@@ -114,17 +123,19 @@ func (b *Bed) PublishPayload(ctx context.Context, root string) (string, error) {
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join(root, filepath.FromSlash(payloadDir)))); err != nil {
 		return "", fmt.Errorf("copying the payload: %w", err)
 	}
-	// The bed's overlay next to the payload's, with the dev overlay's GitOpsSource.
-	bed := filepath.Join(work, filepath.FromSlash(BedOverlay))
-	if err := os.CopyFS(bed, os.DirFS(filepath.Join(root, filepath.FromSlash(bedOverlaySrc)))); err != nil {
-		return "", fmt.Errorf("copying the bed's overlay: %w", err)
-	}
+	// The bed's overlays next to the payload's, with the dev overlay's GitOpsSource.
 	src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(DevOverlay), "source.yaml"))
-	if err == nil {
-		err = os.WriteFile(filepath.Join(bed, "source.yaml"), src, 0o644)
-	}
 	if err != nil {
-		return "", fmt.Errorf("copying the dev overlay's GitOpsSource: %w", err)
+		return "", fmt.Errorf("reading the dev overlay's GitOpsSource: %w", err)
+	}
+	for overlay, from := range bedOverlays {
+		bed := filepath.Join(work, filepath.FromSlash(overlay))
+		if err := os.CopyFS(bed, os.DirFS(filepath.Join(root, filepath.FromSlash(from)))); err != nil {
+			return "", fmt.Errorf("copying the bed's overlay %s: %w", from, err)
+		}
+		if err := os.WriteFile(filepath.Join(bed, "source.yaml"), src, 0o644); err != nil {
+			return "", fmt.Errorf("copying the dev overlay's GitOpsSource: %w", err)
+		}
 	}
 	sources, err := filepath.Glob(filepath.Join(dst, "clusters", "overlays", "*", "source.yaml"))
 	if err != nil {
