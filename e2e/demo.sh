@@ -46,8 +46,13 @@ state=$out/state
 flags=(--state-dir "$state" --timeout-factor 0.4 --poll-interval 250ms)
 
 start=$SECONDS
-bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}"
-echo "demo: install took $((SECONDS - start)) s"
+# The bed plays no certificate issuance (e2e/simulator/certmanager.go): the MaaS gateway's
+# cert-manager Certificate stays Issuing, so the root application's sync stops at
+# config-certificates (wave 5) and the root-app phase ends at its deadline naming it. The
+# demo shows that report and goes on.
+rc=0
+bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}" || rc=$?
+echo "demo: install took $((SECONDS - start)) s, exit code $rc"
 echo
 bin/rhoai-bootstrap status -f configs/examples/local.yaml "${flags[@]}"
 echo
@@ -62,8 +67,8 @@ if [[ -n $ctrl_log ]]; then
   grep -m 5 'Sync operation to .* succeeded' "$ctrl_log" | sed 's/^/  /' || true
 fi
 echo
-echo "demo: a second run changes nothing:"
-bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}" --non-interactive | tail -4
+echo "demo: a second run changes nothing (its root-app phase meets the same Certificate, with a short deadline):"
+bin/rhoai-bootstrap install -f configs/examples/local.yaml "${flags[@]}" --timeout-factor 0.05 --non-interactive 2>&1 | tail -4 || true
 echo
 echo "demo: state      $state/state.json"
 echo "demo: kubeconfig $state/installer/auth/kubeconfig (the bed's API server)"
