@@ -229,6 +229,7 @@ func TestRequiredKindsServed(t *testing.T) {
 		"image.openshift.io/v1/ImageStream",
 		"template.openshift.io/v1/Template",
 		"user.openshift.io/v1/Group",
+		"cloudcredential.openshift.io/v1/CredentialsRequest",
 	} {
 		assert.True(t, served[gvk], "%s is not served", gvk)
 	}
