@@ -96,33 +96,33 @@ func Notes(c *Cluster) map[string]string {
 		"metadata.name":                             "the API becomes api." + c.Metadata.Name + "." + s.BaseDomain,
 		"spec.baseDomain":                           "needs a Route53 public hosted zone in the AWS account",
 		"spec.platform.aws.zones":                   "GPU pools use these unless they list their own",
-		"spec.openshift.installer":                  "openshift-install 4.19 or newer: a path, or a name looked up in PATH",
-		"spec.openshift.pullSecretFile":             "from console.redhat.com/openshift/install/pull-secret; relative paths start at this file's folder",
+		"spec.openshift.installer":                  "4.19 or newer: a path, or a name in PATH",
+		"spec.openshift.pullSecretFile":             "from console.redhat.com/openshift/install/pull-secret",
 		"spec.openshift.sshPublicKeyFile":           "installed on the nodes, for debugging",
 		"spec.openshift.networkType":                "default",
 		"spec.controlPlane.replicas":                "3, or 1 for a single-node cluster",
 		"spec.workers.instanceType":                 "general-purpose workers; GPU pools come on top",
-		"spec.gpuPools":                             "MachineSets <infraID>-<name>-<zone>; access: shared (any project) | private (projects given its hardware profile)",
-		"spec.oauth.google.clientSecret":            "read when the bootstrap runs; the secret itself is never in this file",
+		"spec.gpuPools":                             "MachineSets <infraID>-<name>-<zone>; access: shared (any project) | private",
+		"spec.oauth.google.clientSecret":            "read at run time; the secret is never in this file",
 		"spec.oauth.google.name":                    "the identity provider's name in oauth/cluster",
 		"spec.oauth.admins":                         "cluster-admin once they sign in with Google",
 		"spec.certificates.acme.email":              "the ACME account; expiry notices go there",
-		"spec.certificates.acme.propagationTimeout": "how long to wait for the DNS-01 TXT record to be visible",
-		"spec.gitops.operatorChannel":               "must be offered by the cluster's catalog (checked before subscribing)",
+		"spec.certificates.acme.propagationTimeout": "how long the DNS-01 TXT record may take to be visible",
+		"spec.gitops.operatorChannel":               "must be offered by the cluster's catalog (checked first)",
 		"spec.gitops.root.revision":                 "branch, tag or commit",
 		"spec.gitops.root.path":                     "the cluster's overlay folder in the repository",
 	}
 	if s.OAuth != nil && s.OAuth.RemoveKubeadmin {
-		n["spec.oauth.removeKubeadmin"] = "only after an admin's binding exists and Google sign-in has rolled out"
+		n["spec.oauth.removeKubeadmin"] = "only once an admin's binding exists and sign-in has rolled out"
 	}
 	if s.Certificates != nil {
 		switch srv := s.Certificates.ACME.Server; srv {
 		case "letsencrypt":
-			n["spec.certificates.acme.server"] = "production Let's Encrypt: trusted by browsers and by pods calling *.apps routes"
+			n["spec.certificates.acme.server"] = "production Let's Encrypt: trusted by browsers and in-cluster clients"
 		case "letsencrypt-staging":
-			n["spec.certificates.acme.server"] = "untrusted test certificates: pods calling *.apps routes fail TLS until its root is in proxy/cluster trustedCA"
+			n["spec.certificates.acme.server"] = "untrusted: pods calling *.apps fail TLS until its root is in proxy/cluster trustedCA"
 		default:
-			n["spec.certificates.acme.server"] = "a private ACME server: its root must be in proxy/cluster trustedCA for pods to trust it"
+			n["spec.certificates.acme.server"] = "private CA: pods trust it once its root is in proxy/cluster trustedCA"
 		}
 	}
 	for i, p := range s.GPUPools {

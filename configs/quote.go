@@ -29,6 +29,14 @@ func Quote(v string) string {
 	return fmt.Sprintf("%s (%d characters)", strconv.Quote(keep+"…"), utf8.RuneCountInString(v))
 }
 
+// bare is v as is when it is short, else quoted and cut like Quote.
+func bare(v string) string {
+	if len(v) <= QuoteLimit {
+		return v
+	}
+	return Quote(v)
+}
+
 // printsValue are the error types whose message shows the value (field.Error.ErrorBody);
 // the others (Required, Forbidden, …) never show it, and must not start to.
 var printsValue = map[field.ErrorType]bool{

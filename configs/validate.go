@@ -195,7 +195,7 @@ func machineSetNameTooLong(pool GPUPool, p *field.Path) *field.Error {
 		return field.Invalid(p, pool.Name, fmt.Sprintf(
 			"pool %s in zone %s makes MachineSet names of up to %d characters (<infraID>-<pool>-<zone>, the installer's infra ID being up to %d), "+
 				"over the %d a machine.openshift.io/cluster-api-machineset label value allows: shorten the pool name to at most %d characters",
-			Quote(pool.Name), Quote(z), n, worstInfraIDLen, validation.LabelValueMaxLength, max(fit, 1)))
+			Quote(pool.Name), bare(z), n, worstInfraIDLen, validation.LabelValueMaxLength, max(fit, 1)))
 	}
 	return nil
 }
