@@ -40,6 +40,9 @@ type Event struct {
 	// Outcome is set on phase-done/-skipped/-failed and run-finished.
 	Outcome Outcome `json:"outcome,omitempty"`
 	Error   string  `json:"error,omitempty"`
+	// Problems is, on phase-failed, how many problems Error lists (preflight reports every
+	// one it finds): a summary points at them rather than repeating them.
+	Problems int `json:"problems,omitempty"`
 	// DurationMS is the phase's (or run's) wall time, on terminal events.
 	DurationMS int64 `json:"durationMs,omitempty"`
 	// Changes are a plan's would-be changes (phase-planned), or what Apply changed.
