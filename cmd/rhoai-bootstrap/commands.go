@@ -50,7 +50,7 @@ func newValidateCommand(o *globalOptions) *cobra.Command {
 				cmd.OutOrStdout().Write(b)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, %d GPU pools)\n", o.file, c.Metadata.Name, len(c.Spec.GPUPools))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, %s)\n", o.file, c.Metadata.Name, installer.Plural(len(c.Spec.GPUPools), "GPU pool"))
 			return nil
 		},
 	}
@@ -202,7 +202,7 @@ func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Option
 		s.bus.Emit(installer.Event{Type: installer.RunFinished, Action: action, Outcome: installer.OutcomeFailed, Error: err.Error()})
 	}
 	wait()
-	return result(sum, err)
+	return result(sum, err, o.output != "json")
 }
 
 func newStatusCommand(o *globalOptions) *cobra.Command {
