@@ -139,9 +139,9 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(pl.changes) == 0 {
-		return installer.Done(fmt.Sprintf("%d GPU pools, %d MachineSets", len(p.env.Cluster.Spec.GPUPools), len(pl.set.MachineSets))), nil
+		return installer.Done(installer.Plural(len(p.env.Cluster.Spec.GPUPools), "GPU pool") + ", " + installer.Plural(len(pl.set.MachineSets), "MachineSet")), nil
 	}
-	return installer.Pending(fmt.Sprintf("%d changes", len(pl.changes)), pl.changes...), nil
+	return installer.Pending(installer.Plural(len(pl.changes), "change"), pl.changes...), nil
 }
 
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {

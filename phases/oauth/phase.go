@@ -188,9 +188,9 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(o.changes) > 0 {
-		return installer.Pending(fmt.Sprintf("%d changes", len(o.changes)), o.changes...), nil
+		return installer.Pending(installer.Plural(len(o.changes), "change"), o.changes...), nil
 	}
-	return installer.Done(fmt.Sprintf("Google login, %d admins", len(p.spec().Admins))), nil
+	return installer.Done("Google login, " + installer.Plural(len(p.spec().Admins), "admin")), nil
 }
 
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
