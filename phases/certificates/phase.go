@@ -115,6 +115,15 @@ type phase struct {
 	// ordered is set once this process has ordered: --force renews once, so the Check after
 	// Apply finds the phase converged.
 	ordered atomic.Bool
+	// placed is the certificate this process put in service (a placement), for the
+	// closing line.
+	placed atomic.Pointer[placement]
+}
+
+// placement is a certificate Apply put in service, and how it came.
+type placement struct {
+	serial string
+	step   Step
 }
 
 // New returns the certificates phase.
@@ -347,9 +356,25 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(v.changes) == 0 {
-		return installer.Done(v.choice.Reason), nil
+		return installer.Done(p.doneReason(v)), nil
 	}
 	return installer.Pending(v.choice.Reason, v.changes...), nil
+}
+
+// doneReason is what a converged Check says. Right after Apply put a new certificate in
+// service, the confirming Check's decision ("reuse, due in 58 days") is what the next run
+// will do; the run's last line says what this one did instead.
+func (p *phase) doneReason(v *view) string {
+	pl := p.placed.Load()
+	if pl == nil || v.choice.Step != StepReuse || v.servedLeaf == nil || serialOf(v.servedLeaf) != pl.serial {
+		return v.choice.Reason
+	}
+	what := "issued"
+	if pl.step == StepInstallSaved {
+		what = "installed (ordered by an interrupted run)"
+	}
+	return fmt.Sprintf("%s certificate %s, valid until %s; renewal window opens in %s",
+		what, pl.serial, v.servedLeaf.NotAfter.UTC().Format(time.DateOnly), human(v.choice.Decision.DueAt.Sub(p.now())))
 }
 
 // Apply orders when needed (or takes the pending certificate), then installs: secrets
@@ -393,7 +418,15 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	default:
 		b = *v.served
 	}
-	return p.install(ctx, s, v, b)
+	if err := p.install(ctx, s, v, b); err != nil {
+		return err
+	}
+	if v.choice.Step != StepReuse {
+		if leaf, _, err := b.parse(); err == nil {
+			p.placed.Store(&placement{serial: serialOf(leaf), step: v.choice.Step})
+		}
+	}
+	return nil
 }
 
 // standDown is Apply once cert-manager renews: it records the hand-off and keeps only our
