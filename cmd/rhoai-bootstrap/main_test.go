@@ -22,9 +22,7 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 	root.SetErr(&out)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
-	if err != nil {
-		out.WriteString(err.Error())
-	}
+	printError(&out, err, root)
 	return codeOf(err), out.String()
 }
 
