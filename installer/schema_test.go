@@ -16,7 +16,7 @@ import (
 func TestEventSchemaFields(t *testing.T) {
 	require.Equal(t, 1, EventSchema)
 	e := Event{Schema: EventSchema, Time: time.Now(), Type: RunFinished, Action: "install", Phase: "p", Message: "m",
-		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", DurationMS: 1,
+		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", Problems: 2, DurationMS: 1,
 		Changes: []Change{{Action: Create, Target: "t", Detail: "d"}}, Debug: true,
 		Summary: &Summary{Action: "install", Outcome: OutcomeDone, Phases: map[string]Outcome{"p": OutcomeDone}, State: "s",
 			Failed: []string{"p"}, Mutating: 1, Extra: map[string]string{"k": "v"}}}
@@ -24,7 +24,7 @@ func TestEventSchemaFields(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &m))
-	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "message", "outcome", "phase", "schema", "summary", "time", "type", "waiting"}, keys(m))
+	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "message", "outcome", "phase", "problems", "schema", "summary", "time", "type", "waiting"}, keys(m))
 	var sum, w map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(m["summary"], &sum))
 	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "state"}, keys(sum))
