@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,12 +69,23 @@ var (
 	portRE     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 )
 
-// normal replaces what changes from run to run: times, durations, ports, the temp folder.
+// normal replaces what changes from run to run: times, durations, ports, the temp folder,
+// and the order of the blocked phases' lines (independent phases run concurrently).
 func normal(s, dir string) string {
 	s = strings.ReplaceAll(s, dir, "$TMP")
 	s = clockRE.ReplaceAllString(s, "HH:MM:SS")
 	s = durationRE.ReplaceAllString(s, "DUR")
-	return portRE.ReplaceAllString(s, "127.0.0.1:PORT")
+	s = portRE.ReplaceAllString(s, "127.0.0.1:PORT")
+	lines := strings.Split(s, "\n")
+	for i := 0; i < len(lines); {
+		j := i
+		for j < len(lines) && strings.HasPrefix(lines[j], "– ") {
+			j++
+		}
+		slices.Sort(lines[i:j])
+		i = max(j, i+1)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // newUser lays out what a new user has: the example cluster file with the pull secret and
