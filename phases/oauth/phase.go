@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,12 +35,10 @@ const (
 	authOperatorCO = "authentication"
 )
 
-// rolloutGrace is how long an operator may take to show it noticed a change.
-const rolloutGrace = time.Minute
-
 var (
 	oauthGVK = kube.GVK("config.openshift.io/v1", "OAuth")
 	crbGVK   = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+	coGVK    = kube.GVK("config.openshift.io/v1", "ClusterOperator")
 )
 
 // Record is what the phase keeps in the state.
@@ -53,6 +50,22 @@ type Record struct {
 	PreviousIdP *PreviousIdP `json:"previousIdP,omitempty"`
 	// KubeadminRemoved is set once kubeadmin was removed: it cannot be brought back.
 	KubeadminRemoved bool `json:"kubeadminRemoved,omitempty"`
+	// Rollout is a change to oauth/cluster whose rollout by the authentication operator
+	// is not confirmed yet. It is recorded before the change is sent and cleared only when
+	// the rollout is observed, so a run killed or timed out while waiting waits again next
+	// time and kubeadmin stays until then.
+	Rollout *Rollout `json:"rollout,omitempty"`
+	// LoginRolledOut is when the authentication operator was last seen serving a
+	// configuration with our identity provider: a rollout observed after our last change,
+	// or, when the provider was already in place as we want it, the operator settled.
+	LoginRolledOut *time.Time `json:"loginRolledOut,omitempty"`
+}
+
+// Rollout is a pending rollout of oauth/cluster.
+type Rollout struct {
+	// Since is when the change was sent (at most): the operator's Progressing condition
+	// must move after it.
+	Since time.Time `json:"since"`
 }
 
 // PhaseName implements installer.Record.
@@ -153,6 +166,14 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		}
 		o.changes = append(o.changes, ch...)
 	}
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return nil, "", err
+	}
+	if rec.Rollout != nil {
+		o.changes = append(o.changes, installer.Change{Action: installer.Run, Target: "ClusterOperator " + authOperatorCO,
+			Detail: "wait for the rollout of the change made at " + rec.Rollout.Since.Format(time.RFC3339) + " (not confirmed yet)"})
+	}
 	if p.spec().RemoveKubeadmin {
 		_, err := c.Typed.CoreV1().Secrets(kubeadminNS).Get(ctx, kubeadminName, metav1.GetOptions{})
 		if err == nil {
@@ -202,7 +223,6 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	oauthChanged, changedAt := false, time.Now()
 	if g := p.spec().Google; g != nil {
 		sec := &corev1.Secret{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -221,7 +241,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if err := save(ctx, s, func(r *Record) { r.SecretDigest = secretDigest(secret) }); err != nil {
 			return err
 		}
-		if oauthChanged, err = p.mergeIdP(ctx, s, c); err != nil {
+		if _, err = p.mergeIdP(ctx, s, c); err != nil {
 			return err
 		}
 	}
@@ -230,8 +250,8 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
-	if oauthChanged || slices.ContainsFunc(o.changes, func(ch installer.Change) bool { return ch.Target == "OAuth cluster" }) {
-		if err := c.WaitRollout(ctx, s, authOperatorCO, changedAt, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+	if p.spec().Google != nil {
+		if err := p.confirmRollout(ctx, s, c); err != nil {
 			return err
 		}
 	}
@@ -239,6 +259,46 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return p.removeKubeadmin(ctx, s, c)
 	}
 	return nil
+}
+
+// confirmRollout waits until the authentication operator serves our identity provider:
+// the recorded pending rollout observed (no grace: an operator that shows nothing is not
+// taken at its word), or — when the provider was in place before any change of ours —
+// the operator settled (Available, not Progressing). Either way it records when, which
+// is what removing kubeadmin requires.
+func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if rec.Rollout != nil {
+		if err := c.WaitRollout(ctx, s, authOperatorCO, rec.Rollout.Since, p.env.Timeouts.Rollout, 0); err != nil {
+			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
+		}
+	} else if rec.LoginRolledOut == nil {
+		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
+			co, err := c.Get(ctx, coGVK, "", authOperatorCO)
+			if err != nil || co == nil {
+				return false, "not found", err
+			}
+			avail, _, _ := kube.Condition(co, "Available")
+			prog, _, msg := kube.Condition(co, "Progressing")
+			switch {
+			case prog == "True":
+				return false, "Progressing: " + msg, nil
+			case avail != "True":
+				return false, "not Available", nil
+			}
+			return true, "", nil
+		})
+		if err != nil {
+			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
+		}
+	} else {
+		return nil
+	}
+	now := time.Now().UTC()
+	return save(ctx, s, func(r *Record) { r.Rollout, r.LoginRolledOut = nil, &now })
 }
 
 // mergeIdP adds or replaces our identity provider in oauth/cluster with an update guarded by
@@ -262,10 +322,16 @@ func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Client
 		if err != nil {
 			return err
 		}
-		if rec.PreviousIdP == nil {
-			if err := save(ctx, s, func(r *Record) { r.PreviousIdP = &PreviousIdP{Entry: cur} }); err != nil {
-				return err
+		// The pending rollout is recorded before the change is sent: a kill right after
+		// the update must still find it.
+		since := time.Now().UTC()
+		if err := save(ctx, s, func(r *Record) {
+			if rec.PreviousIdP == nil {
+				r.PreviousIdP = &PreviousIdP{Entry: cur}
 			}
+			r.Rollout = &Rollout{Since: since}
+		}); err != nil {
+			return err
 		}
 		var out []any
 		replaced := false
@@ -309,6 +375,13 @@ func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube
 	}
 	if live == nil || p.spec().Google == nil {
 		return fmt.Errorf("not removing kubeadmin: the admins' ClusterRoleBinding %s or the Google login is missing, so nobody could log in", AdminBinding)
+	}
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if rec.Rollout != nil || rec.LoginRolledOut == nil {
+		return fmt.Errorf("not removing kubeadmin: the authentication operator was not seen rolling out the Google login yet; run the same command again")
 	}
 	if err := c.Typed.CoreV1().Secrets(kubeadminNS).Delete(ctx, kubeadminName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing kubeadmin: %w", err)
