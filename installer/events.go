@@ -47,6 +47,9 @@ type Event struct {
 	DurationMS int64 `json:"durationMs,omitempty"`
 	// Changes are a plan's would-be changes (phase-planned), or what Apply changed.
 	Changes []Change `json:"changes,omitempty"`
+	// Inventory is, on phase-planned, what the phase's inventory holds now: the objects
+	// it created, adopted or modified, which destroy deletes, leaves or restores.
+	Inventory []InventoryEntry `json:"inventory,omitempty"`
 	// Summary is set on run-finished.
 	Summary *Summary `json:"summary,omitempty"`
 	// Debug marks chatty lines the text front-end hides unless -v.

@@ -72,6 +72,9 @@ func (t *textSink) Event(e installer.Event) {
 		for _, c := range e.Changes {
 			fmt.Fprintf(t.w, "                      %s\n", c)
 		}
+		for _, in := range e.Inventory {
+			fmt.Fprintf(t.w, "                      recorded: %s\n", in)
+		}
 	default:
 		line := e.Message
 		if e.Type == installer.PhaseStarted {

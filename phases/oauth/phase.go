@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -36,18 +35,16 @@ const (
 )
 
 var (
-	oauthGVK = kube.GVK("config.openshift.io/v1", "OAuth")
-	crbGVK   = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
-	coGVK    = kube.GVK("config.openshift.io/v1", "ClusterOperator")
+	oauthGVK  = kube.GVK("config.openshift.io/v1", "OAuth")
+	crbGVK    = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+	coGVK     = kube.GVK("config.openshift.io/v1", "ClusterOperator")
+	secretGVK = kube.GVK("v1", "Secret")
 )
 
 // Record is what the phase keeps in the state.
 type Record struct {
 	// SecretDigest identifies the client secret last applied, without holding it.
 	SecretDigest string `json:"secretDigest,omitempty"`
-	// PreviousIdP is what oauth/cluster held under our provider's name before our first
-	// change (Entry nil: nothing), so destroy can put it back. Recorded once.
-	PreviousIdP *PreviousIdP `json:"previousIdP,omitempty"`
 	// KubeadminRemoved is set once kubeadmin was removed: it cannot be brought back.
 	KubeadminRemoved bool `json:"kubeadminRemoved,omitempty"`
 	// Rollout is a change to oauth/cluster whose rollout by the authentication operator
@@ -70,11 +67,6 @@ type Rollout struct {
 
 // PhaseName implements installer.Record.
 func (Record) PhaseName() string { return Name }
-
-// PreviousIdP is an identity provider entry as it was before us.
-type PreviousIdP struct {
-	Entry map[string]any `json:"entry"`
-}
 
 // save changes the phase's record and saves the state at once.
 func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
@@ -241,7 +233,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if err := save(ctx, s, func(r *Record) { r.SecretDigest = secretDigest(secret) }); err != nil {
 			return err
 		}
-		if _, err = p.mergeIdP(ctx, s, c); err != nil {
+		if err := p.mergeIdP(ctx, s, c); err != nil {
 			return err
 		}
 	}
@@ -301,71 +293,39 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 	return save(ctx, s, func(r *Record) { r.Rollout, r.LoginRolledOut = nil, &now })
 }
 
-// mergeIdP adds or replaces our identity provider in oauth/cluster with an update guarded by
-// resourceVersion: the list is atomic, so a server-side apply would drop other providers.
-// What was there before under our name is recorded, so destroy can put it back.
-func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) (bool, error) {
+// mergeIdP adds or replaces our identity provider in oauth/cluster, keeping every other
+// provider (kube.EditList: an update guarded by resourceVersion, recorded in the inventory
+// entry by entry, so destroy puts back exactly what was under our name before). A
+// provider already as we want it is left alone (oauth/cluster is then adopted).
+func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
 	name := p.spec().Google.Name
-	changed := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		oa, err := c.Get(ctx, oauthGVK, "", "cluster")
-		if err != nil {
-			return err
-		}
-		idps, cur := findIdP(oa, name)
-		if cur != nil {
-			if _, same := kube.Subset(p.idp(), cur, ""); same {
-				return nil
+	changed, err := c.EditList(ctx, s, kube.ListEdit{
+		GVK: oauthGVK, Name: "cluster", Path: []string{"spec", "identityProviders"}, Key: "name",
+		Edit: func(idps []any) []any {
+			for i, idp := range idps {
+				if m, ok := idp.(map[string]any); ok && m["name"] == name {
+					if _, same := kube.Subset(p.idp(), m, ""); !same {
+						idps[i] = p.idp()
+					}
+					return idps
+				}
 			}
-		}
-		rec, err := installer.Load[Record](s)
-		if err != nil {
-			return err
-		}
+			return append(idps, p.idp())
+		},
 		// The pending rollout is recorded before the change is sent: a kill right after
 		// the update must still find it.
-		since := time.Now().UTC()
-		if err := save(ctx, s, func(r *Record) {
-			if rec.PreviousIdP == nil {
-				r.PreviousIdP = &PreviousIdP{Entry: cur}
-			}
-			r.Rollout = &Rollout{Since: since}
-		}); err != nil {
-			return err
-		}
-		var out []any
-		replaced := false
-		for _, i := range idps {
-			if m, ok := i.(map[string]any); ok && m["name"] == name {
-				out = append(out, p.idp())
-				replaced = true
-				continue
-			}
-			out = append(out, i)
-		}
-		if !replaced {
-			out = append(out, p.idp())
-		}
-		if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
-			return err
-		}
-		ri, err := c.Resource(oauthGVK, "")
-		if err != nil {
-			return err
-		}
-		if _, err := ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-			return err
-		}
-		changed = true
-		return nil
+		BeforeWrite: func() error {
+			since := time.Now().UTC()
+			return save(ctx, s, func(r *Record) { r.Rollout = &Rollout{Since: since} })
+		},
 	})
 	if err != nil {
-		return false, fmt.Errorf("updating oauth/cluster: %w", err)
+		return err
 	}
 	if changed {
 		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name})
 	}
-	return changed, nil
+	return nil
 }
 
 func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
@@ -383,71 +343,23 @@ func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube
 	if rec.Rollout != nil || rec.LoginRolledOut == nil {
 		return fmt.Errorf("not removing kubeadmin: the authentication operator was not seen rolling out the Google login yet; run the same command again")
 	}
-	if err := c.Typed.CoreV1().Secrets(kubeadminNS).Delete(ctx, kubeadminName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := c.Delete(ctx, secretGVK, kubeadminNS, kubeadminName, metav1.DeletePropagationBackground); err != nil {
 		return fmt.Errorf("removing kubeadmin: %w", err)
 	}
 	s.Changed(installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin"})
 	return save(ctx, s, func(r *Record) { r.KubeadminRemoved = true })
 }
 
-// Destroy removes our identity provider (restoring what was there under that name), the
-// client secret and the admins' binding. A removed kubeadmin cannot be brought back.
+// Destroy undoes what the inventory records: our identity provider out of oauth/cluster
+// (what was under its name before put back; a provider that was there as we want it
+// before the bootstrap stays), the admins' binding and the client secret we created. A
+// removed kubeadmin cannot be brought back.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
 	if err != nil || gone {
 		return err
 	}
-	if g := p.spec(); g != nil && g.Google != nil {
-		name := g.Google.Name
-		rec, err := installer.Load[Record](s)
-		if err != nil {
-			return err
-		}
-		var prev PreviousIdP
-		if rec.PreviousIdP != nil {
-			prev = *rec.PreviousIdP
-		}
-		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			oa, err := c.Get(ctx, oauthGVK, "", "cluster")
-			if err != nil || oa == nil {
-				return err
-			}
-			idps, cur := findIdP(oa, name)
-			if cur == nil {
-				return nil
-			}
-			var out []any
-			for _, i := range idps {
-				if m, ok := i.(map[string]any); ok && m["name"] == name {
-					if prev.Entry != nil {
-						out = append(out, prev.Entry)
-					}
-					continue
-				}
-				out = append(out, i)
-			}
-			if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
-				return err
-			}
-			if len(out) == 0 {
-				unstructured.RemoveNestedField(oa.Object, "spec", "identityProviders")
-			}
-			ri, err := c.Resource(oauthGVK, "")
-			if err != nil {
-				return err
-			}
-			_, err = ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("restoring oauth/cluster: %w", err)
-		}
-		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name + " removed"})
-	}
-	if _, err := c.Delete(ctx, kube.GVK("v1", "Secret"), ConfigNS, SecretName, metav1.DeletePropagationBackground); err != nil {
-		return err
-	}
-	if _, err := c.Delete(ctx, crbGVK, "", AdminBinding, metav1.DeletePropagationBackground); err != nil {
+	if err := c.DestroyInventory(ctx, s, p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
 		return err
 	}
 	rec, err := installer.Load[Record](s)
@@ -457,5 +369,5 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if rec.KubeadminRemoved {
 		s.Progress("kubeadmin was removed at install and cannot be restored; log in with an admin account")
 	}
-	return save(ctx, s, func(r *Record) { r.PreviousIdP = nil })
+	return save(ctx, s, func(r *Record) { r.Rollout, r.LoginRolledOut = nil, nil })
 }
