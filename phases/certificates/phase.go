@@ -26,6 +26,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -73,6 +74,11 @@ type Record struct {
 	Rollout *rollout `json:"rollout,omitempty"`
 	// HandedOff is set once cert-manager renews our Secrets (handoff.go).
 	HandedOff *handOffRecord `json:"handedOff,omitempty"`
+	// Previous is what state schemas 1 and 2 recorded of the ingress controller's and the
+	// API server's certificates before ours. The inventory replaced it; it is carried over
+	// untouched because a phase that ran under those schemas is untracked, destroy leaves
+	// its changes, and this is what a person needs to put them back by hand.
+	Previous json.RawMessage `json:"previous,omitempty"`
 }
 
 // PhaseName implements installer.Record.

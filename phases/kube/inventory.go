@@ -433,9 +433,16 @@ func normalizeJSON(v any) any {
 // back (only while their live value is one we set), adopted objects are left. Each entry
 // leaves the inventory once dealt with, so an interrupted destroy resumes. An object stuck
 // on a finalizer stops the walk (what it needs is kept) with a *StuckError.
+//
+// A phase that ran under a release without inventories (state schema 1 or 2) made objects
+// no inventory lists: they cannot be told from objects that were there before, so they
+// are left, and said so. Failing instead would block the phases destroyed after it, the
+// cluster itself among them (whose removal takes these objects too), and that release
+// cannot destroy either once this one has rewritten the state.
 func (c *Clients) DestroyInventory(ctx context.Context, s *installer.Scope, timeout time.Duration, strip bool) error {
 	if s.Untracked() {
-		return fmt.Errorf("phase %s ran under a release that kept no inventory (state version 1 or 2): destroy cannot tell what it made and what existed before; destroy with that release, or remove its objects by hand", s.Name())
+		s.Progress("left what %s made under a release that kept no inventory (state version 1 or 2): it cannot be told from what existed before; "+
+			"on a cluster the bootstrap installed, destroying the cluster removes it, on an existing cluster remove it by hand (`status` lists the phase as untracked)", s.Name())
 	}
 	inv := s.Inventory()
 	for i := len(inv) - 1; i >= 0; i-- {

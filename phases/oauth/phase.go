@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -56,6 +57,11 @@ type Record struct {
 	// configuration with our identity provider: a rollout observed after our last change,
 	// or, when the provider was already in place as we want it, the operator settled.
 	LoginRolledOut *time.Time `json:"loginRolledOut,omitempty"`
+	// PreviousIdP is what state schemas 1 and 2 recorded of the identity provider entry
+	// named like ours before our first change. The inventory replaced it; it is carried
+	// over untouched because a phase that ran under those schemas is untracked, destroy
+	// leaves its changes, and this is what a person needs to put the entry back by hand.
+	PreviousIdP json.RawMessage `json:"previousIdP,omitempty"`
 }
 
 // Rollout is a pending rollout of oauth/cluster.
