@@ -46,6 +46,9 @@ func TestResumesFromVersion1State(t *testing.T) {
 		require.NoError(t, json.Unmarshal(b, &d))
 		return raw, d
 	}
+	// Facts the inventory replaced: this release no longer writes them, and keeps what an
+	// old state holds (the previous values of what the old release changed).
+	legacy := map[string]bool{"certificates.previous": true, "oauth.previousIdP": true}
 	_, cur := read(filepath.Join(state, "state.json"))
 	raw, v1 := read(filepath.Join(r.Root, "phases", "graph", "testdata", "state-v1.json"))
 	require.Equal(t, 1, v1.Version)
@@ -61,6 +64,9 @@ func TestResumesFromVersion1State(t *testing.T) {
 		require.NoError(t, json.Unmarshal(p["data"], &old))
 		require.NoError(t, json.Unmarshal(now["data"], &fresh))
 		for k := range old {
+			if legacy[name+"."+k] {
+				continue // carried over as the old release wrote it
+			}
 			require.Contains(t, fresh, k, "this release records %s.%s under the key version 1 used", name, k)
 			old[k] = fresh[k]
 		}
