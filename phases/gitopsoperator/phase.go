@@ -134,7 +134,9 @@ func (p *phase) readiness(ctx context.Context, c *kube.Clients, ns, name string)
 	if csvName == "" {
 		state, _, _ := unstructured.NestedString(sub.Object, "status", "state")
 		if st, _, msg := kube.Condition(sub, "ResolutionFailed"); st == "True" {
-			return "", fmt.Errorf("OLM cannot resolve %s in channel %s: %s (check spec.gitops.operatorChannel)", Package, p.channel(), msg)
+			ch, _, _ := unstructured.NestedString(sub.Object, "spec", "channel")
+			return "", fmt.Errorf("OLM cannot resolve %s in channel %s of Subscription %s: %s (check spec.gitops.operatorChannel, or that Subscription if it was made before the bootstrap)",
+				Package, nonEmpty(ch, "default"), kube.Ref(ns, name), msg)
 		}
 		return fmt.Sprintf("Subscription %s: %s", Package, nonEmpty(state, "waiting for an InstallPlan")), nil
 	}
@@ -321,8 +323,12 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if len(changes) > 0 {
 		// Before subscribing: a channel the catalog does not offer would leave the
 		// Subscription in ResolutionFailed. Failing here changes nothing, and plan shows it.
-		if err := p.checkChannel(ctx, c); err != nil {
-			return installer.Status{}, err
+		// An adopted Subscription is not ours to subscribe: its channel stays what it is
+		// (adoptNote says the file's is not applied), so the file's is not checked.
+		if !ex.adopted {
+			if err := p.checkChannel(ctx, c); err != nil {
+				return installer.Status{}, err
+			}
 		}
 		return installer.Pending("operator not subscribed", append(changes, installer.Change{Action: installer.Update, Target: "ArgoCD " + ArgoNS + "/" + ArgoName, Detail: "health checks"})...), nil
 	}
@@ -365,7 +371,11 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	var failedCSV string
-	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+p.channel()+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
+	channel := p.channel()
+	if ex.adopted {
+		channel, _, _ = unstructured.NestedString(ex.sub.Object, "spec", "channel")
+	}
+	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+nonEmpty(channel, "default channel")+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
 		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 		if err != nil {
 			return false, "", err
