@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,10 @@ import (
 type InvalidError struct {
 	Source string
 	Errs   field.ErrorList
+	// Cause is the decoder's own error behind a problem that Errs put in words ("the file
+	// must be one mapping …" for "json: cannot unmarshal array into Go value of type
+	// configs.Cluster"): for `-v`, not for the first read.
+	Cause error
 }
 
 func (e *InvalidError) Error() string {
@@ -27,11 +32,43 @@ func (e *InvalidError) Error() string {
 		b.WriteString("s")
 	}
 	b.WriteString("):")
-	for _, err := range e.Errs {
+	for _, err := range shorten(e.Errs) {
 		b.WriteString("\n  - ")
+		if err.Field == "" {
+			b.WriteString(err.Detail) // the whole file: no field to name
+			continue
+		}
 		b.WriteString(err.Error())
 	}
 	return b.String()
+}
+
+// Details is the raw decoder error, if any, that `-v` shows after the problems.
+func (e *InvalidError) Details() string {
+	if e.Cause == nil {
+		return ""
+	}
+	return e.Cause.Error()
+}
+
+// fileProblem is a problem of the whole file rather than of one field.
+func fileProblem(detail string) *field.Error {
+	return &field.Error{Type: field.ErrorTypeInvalid, BadValue: field.OmitValueType{}, Detail: detail}
+}
+
+// shape names what a JSON document is when it is not an object.
+func shape(j []byte) string {
+	switch t := bytes.TrimSpace(j); {
+	case len(t) == 0:
+		return "empty"
+	case t[0] == '[':
+		return "a list"
+	case t[0] == '"':
+		return "a string"
+	case t[0] == 't' || t[0] == 'f':
+		return "true or false"
+	}
+	return "a number"
 }
 
 // Load reads, decodes, defaults and validates a cluster file. Relative paths inside the
@@ -58,15 +95,19 @@ func Parse(data []byte, source string) (*Cluster, error) {
 	data, errs := expandEnv(data)
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, &InvalidError{Source: source, Errs: field.ErrorList{field.Invalid(field.NewPath(""), "<document>", "not valid YAML: "+err.Error())}}
+		return nil, &InvalidError{Source: source, Errs: field.ErrorList{fileProblem("not valid YAML: " + err.Error())}}
 	}
 	if strings.TrimSpace(string(j)) == "null" {
 		return nil, &InvalidError{Source: source, Errs: field.ErrorList{field.Required(field.NewPath("apiVersion"), "the file is empty")}}
 	}
 	var c Cluster
 	strict, err := kjson.UnmarshalStrict(j, &c, kjson.DisallowUnknownFields)
+	if t := bytes.TrimSpace(j); err != nil && (len(t) == 0 || t[0] != '{') {
+		return nil, &InvalidError{Source: source, Cause: err, Errs: field.ErrorList{fileProblem(
+			"the file must be one mapping with apiVersion, kind, metadata and spec (as in configs/examples/, or as `rhoai-bootstrap init` writes); this one is " + shape(j))}}
+	}
 	if err != nil {
-		return nil, &InvalidError{Source: source, Errs: field.ErrorList{decodeError(err)}}
+		return nil, &InvalidError{Source: source, Cause: err, Errs: field.ErrorList{decodeError(err)}}
 	}
 	for _, s := range strict {
 		errs = append(errs, strictError(s))
@@ -74,7 +115,7 @@ func Parse(data []byte, source string) (*Cluster, error) {
 	c.Default()
 	errs = append(errs, c.Validate()...)
 	if len(errs) > 0 {
-		return nil, &InvalidError{Source: source, Errs: errs}
+		return nil, &InvalidError{Source: source, Errs: shorten(errs)}
 	}
 	return &c, nil
 }
@@ -112,6 +153,9 @@ func strictError(err error) *field.Error {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "unknown field") {
 		if m := quoted.FindStringSubmatch(msg); m != nil {
+			if len(m[1]) > QuoteLimit {
+				return fileProblem("unknown field " + Quote(m[1]) + " (check its spelling and indentation)")
+			}
 			return field.Forbidden(pathFromString(m[1]), "unknown field (check its spelling and indentation)")
 		}
 	}
@@ -120,7 +164,7 @@ func strictError(err error) *field.Error {
 			return field.Duplicate(pathFromString(m[1]), "given more than once")
 		}
 	}
-	return field.Invalid(field.NewPath(""), "", msg)
+	return fileProblem(msg)
 }
 
 func decodeError(err error) *field.Error {
@@ -128,7 +172,7 @@ func decodeError(err error) *field.Error {
 	if errors.As(err, &te) && te.Field != "" {
 		return field.Invalid(pathFromString(te.Field), te.Value, "wrong type: expected "+te.Type.String())
 	}
-	return field.Invalid(field.NewPath(""), "", err.Error())
+	return fileProblem(err.Error())
 }
 
 // pathFromString turns "spec.gpuPools[1].gpu" into a field path of the same text.
@@ -165,9 +209,4 @@ func (c *Cluster) resolvePaths(base string) {
 	if ct := c.Spec.Certificates; ct != nil {
 		abs(&ct.ACME.CABundleFile)
 	}
-}
-
-// Marshal renders the cluster as YAML (used by `init` and `validate --show-defaults`).
-func Marshal(c *Cluster) ([]byte, error) {
-	return yaml.Marshal(c)
 }

@@ -86,7 +86,7 @@ func (c *Cluster) Validate() field.ErrorList {
 	if s.GitOps != nil {
 		errs = append(errs, validateGitOps(s.GitOps, spec.Child("gitops"))...)
 	}
-	return errs
+	return shorten(errs)
 }
 
 func (c *Cluster) validatePlatform(p *field.Path) field.ErrorList {
@@ -102,7 +102,11 @@ func (c *Cluster) validatePlatform(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(aws.Child("region"), pl.AWS.Region, "not an AWS region name (e.g. us-east-1)"))
 	}
 	if len(pl.AWS.Zones) == 0 && c.Installs() {
-		errs = append(errs, field.Required(aws.Child("zones"), "at least one availability zone, e.g. "+pl.AWS.Region+"a"))
+		example := "us-east-1a"
+		if regionRE.MatchString(pl.AWS.Region) {
+			example = pl.AWS.Region + "a"
+		}
+		errs = append(errs, field.Required(aws.Child("zones"), "at least one availability zone, e.g. "+example))
 	}
 	seen := sets.New[string]()
 	for i, z := range pl.AWS.Zones {
@@ -112,7 +116,7 @@ func (c *Cluster) validatePlatform(p *field.Path) field.ErrorList {
 		}
 		seen.Insert(z)
 		if !isZoneOf(z, pl.AWS.Region) {
-			errs = append(errs, field.Invalid(zp, z, fmt.Sprintf("not a zone of region %q", pl.AWS.Region)))
+			errs = append(errs, field.Invalid(zp, z, "not a zone of region "+Quote(pl.AWS.Region)))
 		}
 	}
 	if e := pl.Existing; e != nil && e.Kubeconfig == "" {
@@ -189,9 +193,9 @@ func machineSetNameTooLong(pool GPUPool, p *field.Path) *field.Error {
 		}
 		fit := validation.LabelValueMaxLength - machineSetNameFixed - len(z)
 		return field.Invalid(p, pool.Name, fmt.Sprintf(
-			"pool %q in zone %s makes MachineSet names of up to %d characters (<infraID>-%s-%s, the installer's infra ID being up to %d), "+
+			"pool %s in zone %s makes MachineSet names of up to %d characters (<infraID>-<pool>-<zone>, the installer's infra ID being up to %d), "+
 				"over the %d a machine.openshift.io/cluster-api-machineset label value allows: shorten the pool name to at most %d characters",
-			pool.Name, z, n, pool.Name, z, worstInfraIDLen, validation.LabelValueMaxLength, max(fit, 1)))
+			Quote(pool.Name), bare(z), n, worstInfraIDLen, validation.LabelValueMaxLength, max(fit, 1)))
 	}
 	return nil
 }

@@ -183,6 +183,15 @@ func TestFreshInstallThenConvergedRerun(t *testing.T) {
 	assertOnlyMaaSCertificatePending(t, res)
 	sum := res.Summary().Summary
 	t.Logf("fresh install: %s, %d mutating requests", res.Duration.Round(100*time.Millisecond), sum.Mutating)
+	// Closing lines say what this run did, in words.
+	closing := map[string]string{}
+	for _, e := range res.Events {
+		if e.Type == "phase-done" {
+			closing[e.Phase] = e.Message
+		}
+	}
+	assert.Equal(t, "Google login, 1 admin", closing["oauth"])
+	assert.Regexp(t, `^issued certificate [0-9a-f]+, valid until \d{4}-\d\d-\d\d; renewal window opens in \d+ days$`, closing["certificates"])
 
 	ctx := context.Background()
 	d := dyn(t, r)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -50,21 +51,7 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 	// Runner A: killed once the cluster phase is done.
 	workA := filepath.Join(r.WorkDir, "runner-a")
 	a := r.Command(ctx, env, args(workA, "-o", "json")...)
-	out, err := a.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, a.Start())
-	events := make(chan harness.Event, 256)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 4<<20)
-		for sc.Scan() {
-			var e harness.Event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				events <- e
-			}
-		}
-	}()
+	events := startWithEvents(t, a)
 	lockHeld := false
 	for e := range events {
 		if !lockHeld && e.Type == "phase-started" {
@@ -80,7 +67,10 @@ func TestRemoteStateAcrossRunners(t *testing.T) {
 			break
 		}
 	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	go func() {
+		for range events { // keep reading its stdout until it exits
+		}
+	}()
 	_ = a.Wait()
 	require.True(t, lockHeld)
 
@@ -209,21 +199,7 @@ func TestBrokenLockStopsTheRunnerAtItsNextWrite(t *testing.T) {
 	a := r.Command(ctx, r.Env("FAKE_OPENSHIFT_INSTALL_STAGE_DELAY=5s"), append(args(filepath.Join(r.WorkDir, "runner-a")), "-o", "json")...)
 	var stderrA strings.Builder
 	a.Stderr = &stderrA
-	out, err := a.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, a.Start())
-	events := make(chan harness.Event, 256)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 4<<20)
-		for sc.Scan() {
-			var e harness.Event
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
-				events <- e
-			}
-		}
-	}()
+	events := startWithEvents(t, a)
 	inCreate := false
 	for e := range events {
 		// The cluster phase copied metadata.json: `create cluster` is building.
@@ -296,4 +272,26 @@ func TestBrokenLockStopsTheRunnerAtItsNextWrite(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, installer.OutcomeDone, st.Phases["cluster"].Outcome)
 	assert.NotEqual(t, aLock, lockOf(prefix+"state.json", ""))
+}
+
+// startWithEvents starts a `-o json` run and streams the events it prints; the channel
+// closes when its stdout does.
+func startWithEvents(t *testing.T, cmd *exec.Cmd) <-chan harness.Event {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	events := make(chan harness.Event, 256)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 4<<20)
+		for sc.Scan() {
+			var e harness.Event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+	}()
+	return events
 }

@@ -40,10 +40,16 @@ type Event struct {
 	// Outcome is set on phase-done/-skipped/-failed and run-finished.
 	Outcome Outcome `json:"outcome,omitempty"`
 	Error   string  `json:"error,omitempty"`
+	// Problems is, on phase-failed, how many problems Error lists (preflight reports every
+	// one it finds): a summary points at them rather than repeating them.
+	Problems int `json:"problems,omitempty"`
 	// DurationMS is the phase's (or run's) wall time, on terminal events.
 	DurationMS int64 `json:"durationMs,omitempty"`
 	// Changes are a plan's would-be changes (phase-planned), or what Apply changed.
 	Changes []Change `json:"changes,omitempty"`
+	// Inventory is, on phase-planned, what the phase's inventory holds now: the objects
+	// it created, adopted or modified, which destroy deletes, leaves or restores.
+	Inventory []InventoryEntry `json:"inventory,omitempty"`
 	// Summary is set on run-finished.
 	Summary *Summary `json:"summary,omitempty"`
 	// Debug marks chatty lines the text front-end hides unless -v.

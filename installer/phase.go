@@ -56,6 +56,9 @@ const (
 	Update Action = "update"
 	Delete Action = "delete"
 	Run    Action = "run"
+	// Adopt takes an object that exists as it is into the inventory: nothing is written
+	// to it, and destroy leaves it.
+	Adopt Action = "adopt"
 )
 
 // Change is one thing Apply would do.

@@ -17,6 +17,8 @@ type PlanEntry struct {
 	Reason    string   `json:"reason,omitempty"`
 	BlockedBy []string `json:"blockedBy,omitempty"`
 	Changes   []Change `json:"changes,omitempty"`
+	// Inventory is what the phase's inventory holds (see Event.Inventory).
+	Inventory []InventoryEntry `json:"inventory,omitempty"`
 }
 
 // Plan runs every selected phase's Check with a read-only scope, in graph order, and
@@ -66,8 +68,11 @@ func (r *Runner) Plan(ctx context.Context) ([]PlanEntry, error) {
 				e.State, e.Reason, e.Changes = "would-change", st.Reason, st.Changes
 			}
 		}
+		if r, ok := ex.state.Phases[p.Name()]; ok {
+			e.Inventory = cloneEntries(r.Inventory)
+		}
 		e = redactCopy(ex.bus.Redactor, e)
-		ex.bus.Emit(Event{Type: PhasePlanned, Action: "plan", Phase: e.Phase, Outcome: Outcome(e.State), Message: e.Reason, Changes: e.Changes})
+		ex.bus.Emit(Event{Type: PhasePlanned, Action: "plan", Phase: e.Phase, Outcome: Outcome(e.State), Message: e.Reason, Changes: e.Changes, Inventory: e.Inventory})
 		out = append(out, e)
 	}
 	ex.bus.Emit(Event{Type: RunFinished, Action: "plan", Outcome: OutcomeDone, DurationMS: time.Since(start).Milliseconds()})

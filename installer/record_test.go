@@ -119,7 +119,9 @@ const v1State = `{
 func TestStateVersion1Migrates(t *testing.T) {
 	st, err := DecodeState([]byte(v1State), "state.json")
 	require.NoError(t, err)
-	assert.Equal(t, 2, st.Version)
+	assert.Equal(t, StateVersion, st.Version)
+	assert.True(t, st.Phases["a"].Untracked, "a ran before inventories: what it made is in none")
+	assert.False(t, st.Phases["c"].Untracked, "c never ran")
 	a, err := RecordIn[recordA](st)
 	require.NoError(t, err)
 	assert.Equal(t, recordA{Note: "infra-42", Count: 2, Seen: []string{"x"}}, a)
@@ -129,11 +131,11 @@ func TestStateVersion1Migrates(t *testing.T) {
 	require.NoError(t, err)
 	var out map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &out))
-	assert.JSONEq(t, "2", string(out["version"]))
+	assert.JSONEq(t, "3", string(out["version"]))
 
 	_, err = DecodeState([]byte(`{"version": 1, "phases": {"a": {"outcome": "done", "data": ["not", "a", "map"]}}}`), "state.json")
 	require.ErrorContains(t, err, "phase a: data is not an object")
-	_, err = DecodeState([]byte(`{"version": 3}`), "state.json")
+	_, err = DecodeState([]byte(`{"version": 4}`), "state.json")
 	require.ErrorContains(t, err, "newer than this binary understands")
 }
 
@@ -157,5 +159,5 @@ func TestStateVersion1ResumesAndIsRewritten(t *testing.T) {
 	require.NoError(t, err)
 	var v struct{ Version int }
 	require.NoError(t, json.Unmarshal(b, &v))
-	assert.Equal(t, 2, v.Version)
+	assert.Equal(t, StateVersion, v.Version)
 }

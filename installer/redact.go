@@ -162,10 +162,21 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
+// rawJSON is the type of JSON values carried as bytes (an inventory's field values).
+var rawJSON = reflect.TypeOf(json.RawMessage(nil))
+
 // value returns a redacted copy of v.
 func (r *Redactor) value(v reflect.Value) reflect.Value {
 	if !holdsText(v.Type()) {
 		return v
+	}
+	if v.Type() == rawJSON {
+		// JSON text: a secret in it is in one of its JSON-escaped forms, which Redact
+		// replaces with "[REDACTED]", itself valid inside a JSON string.
+		if v.IsNil() {
+			return v
+		}
+		return reflect.ValueOf(json.RawMessage(r.Redact(string(v.Bytes()))))
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -236,14 +247,16 @@ func holdsText(t reflect.Type) bool {
 	// (conservative: at worst a copy too many).
 	textTypes.Store(t, true)
 	var ok bool
-	switch t.Kind() {
-	case reflect.String, reflect.Interface:
+	switch {
+	case t == rawJSON:
 		ok = true
-	case reflect.Pointer, reflect.Slice, reflect.Array:
+	case t.Kind() == reflect.String, t.Kind() == reflect.Interface:
+		ok = true
+	case t.Kind() == reflect.Pointer, t.Kind() == reflect.Slice, t.Kind() == reflect.Array:
 		ok = holdsText(t.Elem())
-	case reflect.Map:
+	case t.Kind() == reflect.Map:
 		ok = holdsText(t.Key()) || holdsText(t.Elem())
-	case reflect.Struct:
+	case t.Kind() == reflect.Struct:
 		for i := range t.NumField() {
 			if f := t.Field(i); f.IsExported() && holdsText(f.Type) {
 				ok = true

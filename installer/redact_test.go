@@ -19,6 +19,12 @@ import (
 // fill sets every exported string reachable from v (fields, pointers, slices, maps, map
 // keys) to a text holding secret, so a test covers the fields Event will have later too.
 func fill(v reflect.Value, secret string) {
+	if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+		// JSON values (an inventory's field values): a JSON string holding the secret.
+		b, _ := json.Marshal(map[string]string{"value": "before " + secret + " after"})
+		v.SetBytes(b)
+		return
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString("before " + secret + " after")
@@ -65,6 +71,8 @@ func TestBusRedactsEveryStringField(t *testing.T) {
 	assert.NotContains(t, string(b), secret)
 	assert.NotContains(t, fmt.Sprintf("%+v %+v %+v", got[0], *got[0].Summary, *got[0].Waiting), secret)
 	assert.Contains(t, got[0].Changes[1].Detail, "before [REDACTED] after")
+	require.NotEmpty(t, got[0].Inventory[0].Fields[0].Ours)
+	assert.JSONEq(t, `{"value": "before [REDACTED] after"}`, string(got[0].Inventory[0].Fields[0].Ours[1]), "JSON values are redacted and stay JSON")
 	for k, v := range got[0].Summary.Extra {
 		assert.Equal(t, "before [REDACTED] after", k)
 		assert.Equal(t, "before [REDACTED] after", v)

@@ -412,7 +412,7 @@ func (ex *execution) install(ctx context.Context, p Phase) (Outcome, error) {
 			// if the state knew. (A failure that is a failed save is not repeated.)
 			o, err = OutcomeFailed, fmt.Errorf("%w; recording this failure in the state failed too: %w", err, rerr)
 		}
-		ex.bus.Emit(Event{Type: PhaseFailed, Action: "install", Phase: name, Outcome: o, Error: err.Error(), DurationMS: time.Since(start).Milliseconds()})
+		ex.bus.Emit(Event{Type: PhaseFailed, Action: "install", Phase: name, Outcome: o, Error: err.Error(), Problems: ProblemCount(err), DurationMS: time.Since(start).Milliseconds()})
 		return o, err
 	}
 	var hash string

@@ -16,15 +16,29 @@ import (
 func TestEventSchemaFields(t *testing.T) {
 	require.Equal(t, 1, EventSchema)
 	e := Event{Schema: EventSchema, Time: time.Now(), Type: RunFinished, Action: "install", Phase: "p", Message: "m",
-		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", DurationMS: 1,
+		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", Problems: 2, DurationMS: 1,
 		Changes: []Change{{Action: Create, Target: "t", Detail: "d"}}, Debug: true,
+		Inventory: []InventoryEntry{{APIVersion: "v1", Kind: "Namespace", Namespace: "n", Name: "x", UID: "u", Action: Modified, Pending: true, Note: "n",
+			Fields: []FieldChange{{Path: []string{"a"}, Previous: json.RawMessage(`1`), Ours: []json.RawMessage{json.RawMessage(`2`)}, Unkept: true}}}},
 		Summary: &Summary{Action: "install", Outcome: OutcomeDone, Phases: map[string]Outcome{"p": OutcomeDone}, State: "s",
 			Failed: []string{"p"}, Mutating: 1, Extra: map[string]string{"k": "v"}}}
 	b, err := json.Marshal(e)
 	require.NoError(t, err)
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &m))
-	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "message", "outcome", "phase", "schema", "summary", "time", "type", "waiting"}, keys(m))
+	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "inventory", "message", "outcome", "phase", "problems", "schema", "summary", "time", "type", "waiting"}, keys(m))
+	var inv []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m["inventory"], &inv))
+	assert.Equal(t, []string{"action", "apiVersion", "fields", "kind", "name", "namespace", "note", "pending", "uid"}, keys(inv[0]))
+	var fields []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(inv[0]["fields"], &fields))
+	assert.Equal(t, []string{"ours", "path", "previous", "unkept"}, keys(fields[0]))
+	for _, a := range []InventoryAction{Created, Adopted, Modified} {
+		assert.Contains(t, []string{"created", "adopted", "modified"}, string(a))
+	}
+	for _, a := range []Action{Create, Update, Delete, Run, Adopt} {
+		assert.Contains(t, []string{"create", "update", "delete", "run", "adopt"}, string(a))
+	}
 	var sum, w map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(m["summary"], &sum))
 	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "state"}, keys(sum))

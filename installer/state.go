@@ -12,7 +12,10 @@ import (
 //   - 2: each phase's "data" is that phase's typed Record. The records keep version 1's
 //     keys, so a version 1 file decodes as is; DecodeState migrates it and the next save
 //     writes version 2.
-const StateVersion = 2
+//   - 3: each phase keeps an "inventory" of the objects it created, adopted or modified.
+//     A phase that had run under version 2 or 1 is marked "untracked": what it made then
+//     is in no inventory, and destroy says so instead of guessing.
+const StateVersion = 3
 
 // Outcome is where a phase stands.
 type Outcome string
@@ -52,6 +55,11 @@ type PhaseRecord struct {
 	// Data is the phase's Record (see Load and Save): facts it keeps for later runs,
 	// never secrets.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Inventory lists the objects the phase created, adopted or modified (Scope.Track).
+	Inventory []InventoryEntry `json:"inventory,omitempty"`
+	// Untracked is set when the phase ran under a state version without inventories: the
+	// objects it made then are not in Inventory.
+	Untracked bool `json:"untracked,omitempty"`
 	// Journal keeps the most recent attempts, newest last.
 	Journal []JournalEntry `json:"journal,omitempty"`
 }

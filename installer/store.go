@@ -178,6 +178,16 @@ func migrate(s *State) error {
 		}
 		s.Version = 2
 	}
+	// Version 2 → 3: inventories start now. A phase that ran before has made objects no
+	// inventory lists; it is marked so destroy can say so rather than leave them silently.
+	if s.Version < 3 {
+		for _, r := range s.Phases {
+			if r.Attempts > 0 || r.Outcome == OutcomeDone {
+				r.Untracked = true
+			}
+		}
+		s.Version = 3
+	}
 	return nil
 }
 

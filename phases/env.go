@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -67,6 +68,9 @@ type Env struct {
 	Revoke bool
 	// AWSConfig, when set, replaces the SDK's default configuration loading (tests).
 	AWSConfig func(ctx context.Context) (aws.Config, error)
+	// AWSLogger receives what the AWS SDK logs (IMDS fallbacks, retries); the command
+	// sends it to the debug log. Nil: the SDK's default, stderr.
+	AWSLogger logging.Logger
 
 	mu      sync.Mutex
 	clients map[bool]*kube.Clients
@@ -86,7 +90,11 @@ func (e *Env) AWS(ctx context.Context) (aws.Config, error) {
 	if e.AWSConfig != nil {
 		cfg, err = e.AWSConfig(ctx)
 	} else {
-		cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(e.Cluster.Spec.Platform.AWS.Region))
+		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(e.Cluster.Spec.Platform.AWS.Region)}
+		if e.AWSLogger != nil {
+			opts = append(opts, awsconfig.WithLogger(e.AWSLogger))
+		}
+		cfg, err = awsconfig.LoadDefaultConfig(ctx, opts...)
 	}
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): %w", err)

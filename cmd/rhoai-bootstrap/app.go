@@ -97,7 +97,7 @@ func (o *globalOptions) store(ctx context.Context) (*configs.Cluster, installer.
 	if _, _, err := s3store.Parse(o.state); err != nil {
 		return nil, nil, &exitError{code: ExitConfig, err: err}
 	}
-	cfg, err := (&phases.Env{Cluster: c}).AWS(ctx)
+	cfg, err := (&phases.Env{Cluster: c, AWSLogger: libraryLogs.aws()}).AWS(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,7 +137,7 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	}
 	dir := o.dir(c)
 	kube.PollInterval = o.pollInterval
-	env := &phases.Env{Cluster: c, WorkDir: dir, Timeouts: phases.DefaultTimeouts.Scale(o.timeoutFactor), Counter: &kube.Counter{}}
+	env := &phases.Env{Cluster: c, WorkDir: dir, Timeouts: phases.DefaultTimeouts.Scale(o.timeoutFactor), Counter: &kube.Counter{}, AWSLogger: libraryLogs.aws()}
 	if configure != nil {
 		configure(env)
 	}
@@ -146,6 +146,7 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 		return nil, err
 	}
 	bus := installer.NewBus(&installer.Redactor{}, log)
+	libraryLogs.attach(log, bus.Redactor)
 	runner := &installer.Runner{
 		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
 		MaxParallel: o.maxParallel, Only: o.only, Skip: o.skip, Mutations: env.Counter.Count,
@@ -183,10 +184,15 @@ func resumeCommand(action string) string {
 	return "rhoai-bootstrap " + strings.Join(args, " ")
 }
 
-func (s *session) close() { s.log.Close() }
+func (s *session) close() {
+	libraryLogs.detach()
+	s.log.Close()
+}
 
-// result turns a run's outcome into an exit error with a next step.
-func result(sum *installer.Summary, err error) error {
+// result turns a run's outcome into an exit error with a next step. shown says the
+// front-end prints phase failures where they happen (text, TUI); what it printed is not
+// printed again, only what no phase line showed.
+func result(sum *installer.Summary, err error, shown bool) error {
 	if err == nil {
 		if sum != nil && sum.Outcome == installer.OutcomeBlocked {
 			return &exitError{code: ExitFailed, err: errors.New("some phases were blocked: see above")}
@@ -195,6 +201,31 @@ func result(sum *installer.Summary, err error) error {
 	}
 	if errors.Is(err, installer.ErrInterrupted) {
 		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted; the state is saved: run the same command again to resume")}
+	}
+	if shown && sum != nil {
+		if rest := notShown(err); rest != nil {
+			return &exitError{code: codeOf(err), err: rest}
+		}
+		return &exitError{code: codeOf(err), err: err, shown: true}
+	}
+	return err
+}
+
+// notShown is what is left of a run's error once the phase failures (a RunError, each
+// printed as its phase failed) are taken out: an error of the run itself joined to them
+// ("…; saving state: …", "…; releasing the state lock: …"), or nil.
+func notShown(err error) error {
+	switch e := err.(type) {
+	case *installer.RunError:
+		return nil
+	case interface{ Unwrap() []error }: // fmt.Errorf("%w; %w", …)
+		var rest []error
+		for _, part := range e.Unwrap() {
+			if r := notShown(part); r != nil {
+				rest = append(rest, r)
+			}
+		}
+		return errors.Join(rest...)
 	}
 	return err
 }

@@ -50,7 +50,7 @@ func newValidateCommand(o *globalOptions) *cobra.Command {
 				cmd.OutOrStdout().Write(b)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, %d GPU pools)\n", o.file, c.Metadata.Name, len(c.Spec.GPUPools))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, %s)\n", o.file, c.Metadata.Name, installer.Plural(len(c.Spec.GPUPools), "GPU pool"))
 			return nil
 		},
 	}
@@ -202,7 +202,7 @@ func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Option
 		s.bus.Emit(installer.Event{Type: installer.RunFinished, Action: action, Outcome: installer.OutcomeFailed, Error: err.Error()})
 	}
 	wait()
-	return result(sum, err)
+	return result(sum, err, o.output != "json")
 }
 
 func newStatusCommand(o *globalOptions) *cobra.Command {
@@ -248,9 +248,40 @@ func newStatusCommand(o *globalOptions) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n, r.Outcome, r.Attempts, fin, detail)
 			}
 			tw.Flush()
+			printInventory(cmd.OutOrStdout(), names, st)
 			fmt.Fprintf(cmd.OutOrStdout(), "\nstate: %s\n", store.Location())
 			return nil
 		},
+	}
+}
+
+// printInventory lists what each phase's inventory holds, and what destroy does with it.
+func printInventory(w io.Writer, names []string, st *installer.State) {
+	what := map[installer.InventoryAction]string{
+		installer.Created:  "destroy deletes it",
+		installer.Modified: "destroy restores the fields",
+		installer.Adopted:  "destroy leaves it",
+	}
+	header := false
+	for _, n := range names {
+		r, ok := st.Phases[n]
+		if !ok {
+			continue
+		}
+		if r.Untracked {
+			if !header {
+				fmt.Fprintf(w, "\nINVENTORY\n")
+				header = true
+			}
+			fmt.Fprintf(w, "  %-16s ran before inventories were kept: what it made then is not listed\n", n)
+		}
+		for _, e := range r.Inventory {
+			if !header {
+				fmt.Fprintf(w, "\nINVENTORY\n")
+				header = true
+			}
+			fmt.Fprintf(w, "  %-16s %s — %s\n", n, e, what[e.Action])
+		}
 	}
 }
 

@@ -7,13 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/klog/v2"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
@@ -36,6 +35,8 @@ var version = "dev"
 type exitError struct {
 	code int
 	err  error
+	// shown: the front-end printed err where it happened; main prints it no more.
+	shown bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -61,16 +62,12 @@ func codeOf(err error) int {
 }
 
 func main() {
-	// client-go logs through klog to stderr (discovery retries, throttling); that would
-	// tear through the TUI and mix with JSON output. Our own events say what matters.
-	klog.SetLogger(logr.Discard())
+	libraryLogs.route()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCommand()
 	err := root.ExecuteContext(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-	}
+	printError(os.Stderr, err, root)
 	os.Exit(codeOf(err))
 }
 
@@ -86,7 +83,10 @@ Every phase is idempotent: run the same command again after a failure, a Ctrl-C 
 and it resumes from what the cluster and the state file say.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version, as people try first; the version command says the same.
+		Version: version,
 	}
+	root.SetVersionTemplate("rhoai-bootstrap {{.Version}}\n")
 	o.bind(root)
 	root.AddCommand(
 		newValidateCommand(o),
@@ -106,4 +106,20 @@ and it resumes from what the cluster and the state file say.`,
 		},
 	)
 	return root
+}
+
+// printError prints a command's error once: not at all when the front-end already showed
+// it, with the raw causes behind the words only with -v.
+func printError(w io.Writer, err error, root *cobra.Command) {
+	var ee *exitError
+	if err == nil || (errors.As(err, &ee) && ee.shown) {
+		return
+	}
+	fmt.Fprintln(w, "error:", err)
+	if verbose, _ := root.PersistentFlags().GetBool("verbose"); verbose {
+		var d interface{ Details() string }
+		if errors.As(err, &d) && d.Details() != "" {
+			fmt.Fprintln(w, "  details:", d.Details())
+		}
+	}
 }

@@ -19,6 +19,9 @@ type textSink struct {
 	mu      sync.Mutex
 	w       io.Writer
 	verbose bool
+	// problems counts, per failed phase, the problems its printed error lists: the
+	// summary points at them instead of printing them again.
+	problems map[string]int
 }
 
 func glyph(e installer.Event) string {
@@ -62,12 +65,15 @@ func (t *textSink) Event(e installer.Event) {
 		fmt.Fprintf(t.w, "%s   %s\n", ts, e.Message)
 	case installer.RunFinished:
 		if e.Summary != nil {
-			printSummary(t.w, e)
+			printSummary(t.w, e, t.problems)
 		}
 	case installer.PhasePlanned:
 		fmt.Fprintf(t.w, "%s %s %-16s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
 		for _, c := range e.Changes {
 			fmt.Fprintf(t.w, "                      %s\n", c)
+		}
+		for _, in := range e.Inventory {
+			fmt.Fprintf(t.w, "                      recorded: %s\n", in)
 		}
 	default:
 		line := e.Message
@@ -77,6 +83,12 @@ func (t *textSink) Event(e installer.Event) {
 		if e.Error != "" {
 			line = strings.TrimSpace(line + " " + e.Error)
 		}
+		if e.Type == installer.PhaseFailed {
+			if t.problems == nil {
+				t.problems = map[string]int{}
+			}
+			t.problems[e.Phase] = max(e.Problems, 1)
+		}
 		if e.DurationMS > 0 && e.Type != installer.Progress {
 			line += fmt.Sprintf(" (%s)", (time.Duration(e.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
 		}
@@ -84,9 +96,27 @@ func (t *textSink) Event(e installer.Event) {
 	}
 }
 
-func printSummary(w io.Writer, e installer.Event) {
+// printSummary closes a run. A phase's error was printed where it happened; the summary
+// names the failed phases and points up at it, and prints in full only an error no phase
+// line showed (the state lock lost, an interruption).
+func printSummary(w io.Writer, e installer.Event, shown map[string]int) {
 	s := e.Summary
-	fmt.Fprintf(w, "\n%s %s in %s\n", s.Action, s.Outcome, (time.Duration(e.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
+	head := fmt.Sprintf("%s %s in %s", s.Action, s.Outcome, (time.Duration(e.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
+	var pointers []string
+	for _, name := range s.Failed {
+		switch n, ok := shown[name]; {
+		case !ok:
+			pointers = append(pointers, name)
+		case n > 1:
+			pointers = append(pointers, fmt.Sprintf("%s (%d problems above)", name, n))
+		default:
+			pointers = append(pointers, name+" (error above)")
+		}
+	}
+	if len(pointers) > 0 {
+		head += ": " + strings.Join(pointers, ", ")
+	}
+	fmt.Fprintf(w, "\n%s\n", head)
 	for _, k := range []string{"console", "kubeconfig", "kubeadmin-password"} {
 		if v := s.Extra[k]; v != "" {
 			fmt.Fprintf(w, "  %-19s %s\n", k+":", v)
@@ -94,7 +124,7 @@ func printSummary(w io.Writer, e installer.Event) {
 	}
 	fmt.Fprintf(w, "  %-19s %s\n", "state:", s.State)
 	fmt.Fprintf(w, "  %-19s %d\n", "mutating requests:", s.Mutating)
-	if e.Error != "" {
+	if e.Error != "" && len(s.Failed) == 0 {
 		fmt.Fprintf(w, "  %-19s %s\n", "error:", e.Error)
 	}
 }

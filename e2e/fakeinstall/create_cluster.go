@@ -148,6 +148,9 @@ func (in *installer) writeIgnitionTimeAssets(st *state, ic *InstallConfig, rec *
 		if err != nil {
 			return err
 		}
+		if in.settings.password != "" {
+			pw = in.settings.password
+		}
 		st.Password = &passwordAsset{Password: pw}
 		if err := st.save(in.dir); err != nil {
 			return err
@@ -704,7 +707,9 @@ func (in *installer) setClusterVersion(ctx context.Context, kube *kubeClient, st
 	return nil
 }
 
-// logComplete prints what the real installer prints at the end.
+// logComplete prints what the real installer prints at the end: logComplete in
+// openshift/installer cmd/openshift-install/command/waitfor.go, which `create cluster`
+// and `wait-for install-complete` both call (the password Go-quoted with %q).
 func (in *installer) logComplete(ic *InstallConfig) error {
 	kubeconfig := in.path("auth", "kubeconfig")
 	pwFile := in.path("auth", "kubeadmin-password")

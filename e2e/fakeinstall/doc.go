@@ -31,7 +31,9 @@
 //
 // Before the infrastructure stage create cluster writes metadata.json,
 // auth/kubeadmin-password and auth/kubeconfig pointing at a closed port on
-// 127.0.0.1 (the API is not up). The bootstrap stage rewrites
+// 127.0.0.1 (the API is not up); FAKE_OPENSHIFT_INSTALL_KUBEADMIN_PASSWORD, when set,
+// is the password written there (and printed at the end), so tests can look for
+// it in every output. The bootstrap stage rewrites
 // auth/kubeconfig with the bed's API server (cluster entry named after the
 // cluster, user and context "admin"), applies server-side (field manager
 // "openshift-install") every consumed manifest whose kind the bed serves, and

@@ -34,6 +34,9 @@ const (
 	// create cluster leaves the bootstrap resources in place after bootstrapping
 	// (cmd/openshift-install/create.go, OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP).
 	EnvPreserveBootstrap = "OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP"
+	// EnvKubeadminPassword, when set, is the kubeadmin password create cluster generates
+	// (tests plant a known value to scan outputs for it); by default a random one.
+	EnvKubeadminPassword = "FAKE_OPENSHIFT_INSTALL_KUBEADMIN_PASSWORD"
 )
 
 // Exit codes of the real installer (cmd/openshift-install/command).
@@ -91,6 +94,8 @@ type settings struct {
 	registryDir  string
 	// preserveBootstrap is OPENSHIFT_INSTALL_PRESERVE_BOOTSTRAP.
 	preserveBootstrap bool
+	// password is FAKE_OPENSHIFT_INSTALL_KUBEADMIN_PASSWORD.
+	password string
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -125,6 +130,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 	}
 	s.kubeconfig = getenv(EnvKubeconfig)
 	s.registryDir = getenv(EnvRegistry)
+	s.password = getenv(EnvKubeadminPassword)
 	return s, nil
 }
 

@@ -27,23 +27,7 @@ func (r Renderer) Render(_ context.Context, repoURL, revision, path string) ([]*
 	if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
 		return nil, fmt.Errorf("repository %s@%s has no kustomization at %s (the rehearsal renders this checkout)", repoURL, revision, path)
 	}
-	resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, fmt.Errorf("rendering %s: %w", path, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, res := range resmap.Resources() {
-		b, err := res.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(b); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", res.CurId(), err)
-		}
-		out = append(out, u)
-	}
-	return out, nil
+	return build(filesys.MakeFsOnDisk(), dir, path)
 }
 
 // RenderApp renders an Argo CD Application's source the way Argo CD's repo server does
@@ -96,6 +80,11 @@ func (r Renderer) RenderApp(app *unstructured.Unstructured) ([]*unstructured.Uns
 			return nil, err
 		}
 	}
+	return build(fs, dir, path)
+}
+
+// build runs kustomize on dir in fs and decodes what it renders; path names it in errors.
+func build(fs filesys.FileSystem, dir, path string) ([]*unstructured.Unstructured, error) {
 	resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", path, err)

@@ -14,17 +14,25 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
 var packageManifestGVK = kube.GVK("packages.operators.coreos.com/v1", "PackageManifest")
+
+// servedWithin is how long Lookup waits for the package server's API to be served.
+const servedWithin = 30 * time.Second
 
 // Package is what one catalog offers of one package.
 type Package struct {
@@ -58,9 +66,23 @@ func (p *Package) Offered() string {
 // Lookup returns what the catalog source in sourceNamespace offers of package name, or
 // nil when it offers no such package.
 func Lookup(ctx context.Context, c *kube.Clients, source, sourceNamespace, name string) (*Package, error) {
-	ri, err := c.Resource(packageManifestGVK, sourceNamespace)
-	if err != nil {
-		return nil, notServed(err)
+	// OLM's package server is an aggregated API: right after it (re)starts, discovery may
+	// not list it for a few seconds (its APIService is not Available yet), and a real
+	// cluster shows the same while the packageserver pods roll. Wait briefly for it before
+	// calling the catalog unreadable.
+	var ri dynamic.ResourceInterface
+	var last error
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, servedWithin, true, func(context.Context) (bool, error) {
+		ri, last = c.Resource(packageManifestGVK, sourceNamespace)
+		if last != nil && meta.IsNoMatchError(errors.Unwrap(last)) {
+			return false, nil // not listed by discovery yet
+		}
+		return true, last
+	}); err != nil {
+		if last == nil {
+			last = err
+		}
+		return nil, notServed(last)
 	}
 	list, err := ri.List(ctx, metav1.ListOptions{
 		LabelSelector: "catalog=" + source + ",catalog-namespace=" + sourceNamespace,

@@ -184,6 +184,7 @@ func (p *phase) accountClient(ctx context.Context, s *installer.Scope, register 
 	var key crypto.Signer
 	switch b, err := s.GetFile(ctx, accountKeyFile); {
 	case err == nil:
+		redactPEM(s, b) // registered as soon as it is read, as when it is made
 		if key, err = certcrypto.ParsePEMPrivateKey(b); err != nil {
 			return nil, fmt.Errorf("the saved ACME account key %s is unreadable: %w", accountKeyFile, err)
 		}

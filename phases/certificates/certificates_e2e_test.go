@@ -436,6 +436,19 @@ func (r *run) sideFile(name string) ([]byte, os.FileMode) {
 	return b, fi.Mode().Perm()
 }
 
+// doneMessages are the phase's closing lines, one per run that converged.
+func (r *run) doneMessages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if e.Type == installer.PhaseDone && e.Phase == Name {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
 // orderTimes are the "ordered in" durations the phase reported, one per order.
 func (r *run) orderTimes() []string {
 	r.mu.Lock()
@@ -511,6 +524,9 @@ func TestE2EOrderReuseRenewDestroy(t *testing.T) {
 	require.Len(t, r.ledger(), 1)
 	leaf := w.requireIssuedByPebble(t, c)
 	assert.Equal(t, serialOf(leaf), r.ledger()[0].Serial)
+	require.Len(t, r.doneMessages(), 1)
+	assert.Regexp(t, `^issued certificate `+serialOf(leaf)+`, valid until \d{4}-\d\d-\d\d; renewal window opens in 5\d days$`, r.doneMessages()[0],
+		"the run that ordered says so, not what the next run will do")
 	assert.Equal(t, IngressSecret, w.ingressCert(t))
 	assert.Equal(t, []any{entry("admin-cert", "api-internal.example.com"), namedCert(c.APIHost())}, w.namedCerts(t), "merged: the admin's named certificate is kept")
 	w.requireRolledOutBeforeDone(t, r, "ingress", "both rollouts were waited for")
@@ -538,6 +554,7 @@ func TestE2EOrderReuseRenewDestroy(t *testing.T) {
 	assert.Regexp(t, `^reuse, due in 5\d days \(ACME renewal information\)$`, p.Reason)
 	again := r.install(ctx, env, Options{})
 	require.NoError(t, again.err)
+	assert.Regexp(t, `^reuse, due in 5\d days \(ACME renewal information\)$`, r.doneMessages()[1], "a run that reused says so")
 	t.Logf("re-run: %s, %d new-order request(s), %d mutating API requests", again.took.Round(10*time.Millisecond), again.orders, again.muts)
 	assert.Zero(t, again.orders)
 	assert.Zero(t, again.accounts)

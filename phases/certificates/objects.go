@@ -144,7 +144,7 @@ func isOurs(e any) bool { return entrySecret(e) == APISecret }
 // mergeNamedCerts puts our entry for host into the API server's named certificates and
 // keeps the others. An entry of someone else's that also serves host would make the API
 // server's choice ambiguous: host is taken out of its names (the entry goes when host was
-// its only name); recordPrevious has kept the original so destroy can put it back.
+// its only name); the inventory keeps the original so destroy can put it back.
 func mergeNamedCerts(live []any, host string) []any {
 	var out []any
 	for _, e := range live {
@@ -165,31 +165,6 @@ func mergeNamedCerts(live []any, host string) []any {
 		out = append(out, m)
 	}
 	return append(out, namedCert(host))
-}
-
-// restoreNamedCerts removes our entry and puts back what mergeNamedCerts took from the
-// previous entries (recorded before our first patch). Entries others added since are kept;
-// an entry someone removed since we patched, though, comes back if it was there before.
-func restoreNamedCerts(live, previous []any) []any {
-	var out []any
-	for _, e := range live {
-		if !isOurs(e) {
-			out = append(out, e)
-		}
-	}
-	for _, p := range previous {
-		if isOurs(p) {
-			continue
-		}
-		i := slices.IndexFunc(out, func(e any) bool { return entrySecret(e) == entrySecret(p) })
-		switch {
-		case i < 0:
-			out = append(out, p)
-		case isSubset(entryNames(out[i]), entryNames(p)):
-			out[i] = p // we had taken a name out of it
-		}
-	}
-	return out
 }
 
 func isSubset(a, b []string) bool {
@@ -264,28 +239,6 @@ func trustRoot(kubeconfig []byte, root *x509.Certificate) ([]byte, bool, error) 
 		return nil, false, fmt.Errorf("writing the kubeconfig: %w", err)
 	}
 	return out, true, nil
-}
-
-// previous is what the ingress controller and the API server used before our first patch,
-// recorded in the state so destroy can restore it. It holds names of secrets only.
-type previous struct {
-	IngressDefaultCertificate string `json:"ingressDefaultCertificate,omitempty"`
-	NamedCertificates         []any  `json:"namedCertificates,omitempty"`
-}
-
-// previousOf reads previous from the live objects, leaving out what is already ours (a run
-// whose state was lost).
-func previousOf(ic, as *unstructured.Unstructured) previous {
-	var p previous
-	if ic != nil && ingressCertOf(ic) != IngressSecret {
-		p.IngressDefaultCertificate = ingressCertOf(ic)
-	}
-	for _, e := range namedCertsOf(as) {
-		if !isOurs(e) {
-			p.NamedCertificates = append(p.NamedCertificates, e)
-		}
-	}
-	return p
 }
 
 func ingressCertOf(ic *unstructured.Unstructured) string {

@@ -7,11 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
 func TestSecrets(t *testing.T) {
@@ -71,32 +68,6 @@ func TestNamedCertificates(t *testing.T) {
 		assert.Equal(t, []any{entry("admin-cert", "api.alias.example.com"), other, namedCert(host)}, out)
 		assert.Equal(t, []any{host, "api.alias.example.com"}, shared["names"], "the live entry itself is not modified")
 	})
-	t.Run("restore puts back what was there", func(t *testing.T) {
-		before := []any{shared, only, other}
-		prev := previousOf(nil, &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"servingCerts": map[string]any{"namedCertificates": before}}}})
-		added := entry("added-later", "x.example.com")
-		live := append(mergeNamedCerts(before, host), added)
-		out := restoreNamedCerts(live, prev.NamedCertificates)
-		assert.ElementsMatch(t, []any{shared, only, other, added}, out)
-	})
-	t.Run("restore of nothing recorded removes ours only", func(t *testing.T) {
-		assert.Equal(t, []any{other}, restoreNamedCerts([]any{other, namedCert(host)}, nil))
-		assert.Empty(t, restoreNamedCerts([]any{namedCert(host)}, nil))
-	})
-}
-
-func TestPreviousOf(t *testing.T) {
-	ic := kube.Obj("operator.openshift.io/v1", "IngressController", operatorNS, "default",
-		map[string]any{"spec": map[string]any{"defaultCertificate": map[string]any{"name": "custom-cert"}}})
-	as := kube.Obj("config.openshift.io/v1", "APIServer", "", "cluster",
-		map[string]any{"spec": map[string]any{"servingCerts": map[string]any{"namedCertificates": []any{namedCert("api.c.example.com"), entry("corp", "a.example.com")}}}})
-	p := previousOf(ic, as)
-	assert.Equal(t, "custom-cert", p.IngressDefaultCertificate)
-	assert.Equal(t, []any{entry("corp", "a.example.com")}, p.NamedCertificates, "our own entry is never 'previous'")
-
-	ours := kube.Obj("operator.openshift.io/v1", "IngressController", operatorNS, "default", map[string]any{"spec": map[string]any{"defaultCertificate": map[string]any{"name": IngressSecret}}})
-	assert.Empty(t, previousOf(ours, nil).IngressDefaultCertificate, "a run that lost its state does not record our patch")
-	assert.Equal(t, previous{}, previousOf(nil, nil))
 }
 
 func TestTrustRoot(t *testing.T) {

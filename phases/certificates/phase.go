@@ -26,6 +26,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,7 +43,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -70,12 +70,15 @@ type Record struct {
 	Ledger Ledger `json:"ledger,omitempty"`
 	// Installed is the certificate in service.
 	Installed *installedRecord `json:"installed,omitempty"`
-	// Previous is what the cluster used before our first patch (recorded once).
-	Previous *previous `json:"previous,omitempty"`
 	// Rollout is a patch whose rollout is not confirmed yet.
 	Rollout *rollout `json:"rollout,omitempty"`
 	// HandedOff is set once cert-manager renews our Secrets (handoff.go).
 	HandedOff *handOffRecord `json:"handedOff,omitempty"`
+	// Previous is what state schemas 1 and 2 recorded of the ingress controller's and the
+	// API server's certificates before ours. The inventory replaced it; it is carried over
+	// untouched because a phase that ran under those schemas is untracked, destroy leaves
+	// its changes, and this is what a person needs to put them back by hand.
+	Previous json.RawMessage `json:"previous,omitempty"`
 }
 
 // PhaseName implements installer.Record.
@@ -87,7 +90,6 @@ func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
 }
 
 var (
-	icGVK     = kube.GVK("operator.openshift.io/v1", "IngressController")
 	asGVK     = kube.GVK("config.openshift.io/v1", "APIServer")
 	secretGVK = kube.GVK("v1", "Secret")
 )
@@ -115,6 +117,15 @@ type phase struct {
 	// ordered is set once this process has ordered: --force renews once, so the Check after
 	// Apply finds the phase converged.
 	ordered atomic.Bool
+	// placed is the certificate this process put in service (a placement), for the
+	// closing line.
+	placed atomic.Pointer[placement]
+}
+
+// placement is a certificate Apply put in service, and how it came.
+type placement struct {
+	serial string
+	step   Step
 }
 
 // New returns the certificates phase.
@@ -347,9 +358,25 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(v.changes) == 0 {
-		return installer.Done(v.choice.Reason), nil
+		return installer.Done(p.doneReason(v)), nil
 	}
 	return installer.Pending(v.choice.Reason, v.changes...), nil
+}
+
+// doneReason is what a converged Check says. Right after Apply put a new certificate in
+// service, the confirming Check's decision ("reuse, due in 58 days") is what the next run
+// will do; the run's last line says what this one did instead.
+func (p *phase) doneReason(v *view) string {
+	pl := p.placed.Load()
+	if pl == nil || v.choice.Step != StepReuse || v.servedLeaf == nil || serialOf(v.servedLeaf) != pl.serial {
+		return v.choice.Reason
+	}
+	what := "issued"
+	if pl.step == StepInstallSaved {
+		what = "installed (ordered by an interrupted run)"
+	}
+	return fmt.Sprintf("%s certificate %s, valid until %s; renewal window opens in %s",
+		what, pl.serial, v.servedLeaf.NotAfter.UTC().Format(time.DateOnly), human(v.choice.Decision.DueAt.Sub(p.now())))
 }
 
 // Apply orders when needed (or takes the pending certificate), then installs: secrets
@@ -393,7 +420,15 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	default:
 		b = *v.served
 	}
-	return p.install(ctx, s, v, b)
+	if err := p.install(ctx, s, v, b); err != nil {
+		return err
+	}
+	if v.choice.Step != StepReuse {
+		if leaf, _, err := b.parse(); err == nil {
+			p.placed.Store(&placement{serial: serialOf(leaf), step: v.choice.Step})
+		}
+	}
+	return nil
 }
 
 // standDown is Apply once cert-manager renews: it records the hand-off and keeps only our
@@ -497,9 +532,6 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 	}
 	c, err := p.env.Kube(ctx, s)
 	if err != nil {
-		return err
-	}
-	if err := p.recordPrevious(ctx, s, c); err != nil {
 		return err
 	}
 
@@ -610,70 +642,29 @@ func (p *phase) verifyAccess(ctx context.Context, s *installer.Scope) error {
 	return nil
 }
 
-// recordPrevious keeps what the ingress controller and the API server used before our
-// first patch, so destroy can restore it. Recorded once: later runs must not record our
-// own patches as "previous".
-func (p *phase) recordPrevious(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	if rec, err := installer.Load[Record](s); err != nil || rec.Previous != nil {
-		return err
-	}
-	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
-	if err != nil {
-		return err
-	}
-	as, err := c.Get(ctx, asGVK, "", "cluster")
-	if err != nil {
-		return err
-	}
-	prev := previousOf(ic, as)
-	return save(ctx, s, func(r *Record) { r.Previous = &prev })
-}
-
 // mergeNamedCert puts our entry into apiserver/cluster's namedCertificates and keeps the
-// others. The list is atomic for server-side apply (applying it would take ownership of
-// everyone's entries), so this is an update guarded by resourceVersion.
+// others (kube.EditList: the list is atomic for server-side apply, which would take
+// ownership of everyone's entries; each entry we add, change or take a name out of is
+// recorded in the inventory, so destroy puts exactly those back).
 func (p *phase) mergeNamedCert(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
 	host := p.env.Cluster.APIHost()
-	return p.updateNamedCerts(ctx, c, func(live []any) []any { return mergeNamedCerts(live, host) }, func() {
-		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + host})
-	})
-}
-
-func (p *phase) updateNamedCerts(ctx context.Context, c *kube.Clients, edit func([]any) []any, changed func()) error {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		as, err := c.Get(ctx, asGVK, "", "cluster")
-		if err != nil || as == nil {
-			return err
-		}
-		live := namedCertsOf(as)
-		out := edit(live)
-		if sameList(live, out) {
-			return nil
-		}
-		if len(out) == 0 {
-			unstructured.RemoveNestedField(as.Object, "spec", "servingCerts", "namedCertificates")
-		} else if err := unstructured.SetNestedSlice(as.Object, out, "spec", "servingCerts", "namedCertificates"); err != nil {
-			return err
-		}
-		ri, err := c.Resource(asGVK, "")
-		if err != nil {
-			return err
-		}
-		if _, err := ri.Update(ctx, as, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-			return err
-		}
-		changed()
-		return nil
+	changed, err := c.EditList(ctx, s, kube.ListEdit{
+		GVK: asGVK, Name: "cluster", Path: []string{"spec", "servingCerts", "namedCertificates"}, Key: "servingCertificate.name",
+		Edit: func(live []any) []any { return mergeNamedCerts(live, host) },
 	})
 	if err != nil {
-		return fmt.Errorf("updating apiserver/cluster spec.servingCerts.namedCertificates: %w", err)
+		return err
+	}
+	if changed {
+		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + host})
 	}
 	return nil
 }
 
-// Destroy restores the ingress controller's and the API server's previous certificates,
-// removes our secrets and, with --revoke, revokes our certificates. The ledger and the
-// ACME account stay: rate limits outlive the cluster.
+// Destroy undoes what the inventory records — the ingress controller's and the API
+// server's certificates as they were before us, our secrets removed (last: they were
+// recorded first) — and, with --revoke, revokes our certificates. The ledger and the ACME
+// account stay: rate limits outlive the cluster.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
 	if err != nil || gone {
@@ -688,52 +679,27 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	var prev previous
-	if rec.Previous != nil {
-		prev = *rec.Previous
-	}
-	ic, err := c.Get(ctx, icGVK, operatorNS, "default")
-	if err != nil {
-		return err
-	}
-	if ic != nil && ingressCertOf(ic) == IngressSecret {
-		// Applying without the field (or with the previous value) hands it back: server-side
-		// apply removes a field only we owned.
-		if err := c.ApplyOne(ctx, ingressPatch(prev.IngressDefaultCertificate)); err != nil {
-			return err
-		}
-		detail := "default certificate: the cluster's own again"
-		if prev.IngressDefaultCertificate != "" {
-			detail = "default certificate: " + prev.IngressDefaultCertificate + " again"
-		}
-		s.Changed(installer.Change{Action: installer.Update, Target: "IngressController " + operatorNS + "/default", Detail: detail})
-	}
-	err = p.updateNamedCerts(ctx, c, func(live []any) []any { return restoreNamedCerts(live, prev.NamedCertificates) }, func() {
-		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificates as before"})
-	})
-	if err != nil {
-		return err
-	}
-	// Secrets last: an operator whose config still named them would go Degraded. Those
-	// cert-manager took over are its own (their certificates are its orders): left.
+	// Secrets cert-manager took over are its own since the hand-off (their certificates
+	// are its orders): they leave the inventory and stay.
 	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
 		owned, err := p.certManagerOwns(ctx, c, rec, ref)
 		if err != nil {
 			return err
 		}
-		if owned {
-			s.Progress("left Secret %s/%s: cert-manager owns it since the hand-off", ref[0], ref[1])
+		if !owned {
 			continue
 		}
-		sent, err := c.Delete(ctx, secretGVK, ref[0], ref[1], metav1.DeletePropagationBackground)
-		if err != nil {
-			return err
+		if _, tracked := s.Tracked(kube.EntryID(secretGVK, ref[0], ref[1])); tracked {
+			if err := s.Untrack(ctx, kube.EntryID(secretGVK, ref[0], ref[1])); err != nil {
+				return err
+			}
 		}
-		if sent {
-			s.Changed(installer.Change{Action: installer.Delete, Target: "Secret " + ref[0] + "/" + ref[1]})
-		}
+		s.Progress("left Secret %s/%s: cert-manager owns it since the hand-off", ref[0], ref[1])
 	}
-	if err := save(ctx, s, func(r *Record) { r.Installed, r.Previous, r.Rollout = nil, nil, nil }); err != nil {
+	if err := c.DestroyInventory(ctx, s, p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
+		return err
+	}
+	if err := save(ctx, s, func(r *Record) { r.Installed, r.Rollout = nil, nil }); err != nil {
 		return err
 	}
 	if err := s.DeleteFile(ctx, pendingFile); err != nil {

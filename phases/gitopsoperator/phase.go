@@ -8,8 +8,10 @@ package gitopsoperator
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -121,21 +123,24 @@ func healthChecksPatch() *unstructured.Unstructured {
 	})
 }
 
-// readiness reports the first thing not ready yet, or "" when everything is.
-func (p *phase) readiness(ctx context.Context, c *kube.Clients) (string, error) {
-	sub, err := c.Get(ctx, subGVK, OperatorNS, Package)
+// readiness reports the first thing not ready yet, or "" when everything is. ns/name is
+// the Subscription: ours, or one installed before the bootstrap.
+func (p *phase) readiness(ctx context.Context, c *kube.Clients, ns, name string) (string, error) {
+	sub, err := c.Get(ctx, subGVK, ns, name)
 	if err != nil || sub == nil {
-		return "Subscription " + Package + ": not created", err
+		return "Subscription " + name + ": not created", err
 	}
 	csvName, _, _ := unstructured.NestedString(sub.Object, "status", "installedCSV")
 	if csvName == "" {
 		state, _, _ := unstructured.NestedString(sub.Object, "status", "state")
 		if st, _, msg := kube.Condition(sub, "ResolutionFailed"); st == "True" {
-			return "", fmt.Errorf("OLM cannot resolve %s in channel %s: %s (check spec.gitops.operatorChannel)", Package, p.channel(), msg)
+			ch, _, _ := unstructured.NestedString(sub.Object, "spec", "channel")
+			return "", fmt.Errorf("OLM cannot resolve %s in channel %s of Subscription %s: %s (check spec.gitops.operatorChannel, or that Subscription if it was made before the bootstrap)",
+				Package, nonEmpty(ch, "default"), kube.Ref(ns, name), msg)
 		}
 		return fmt.Sprintf("Subscription %s: %s", Package, nonEmpty(state, "waiting for an InstallPlan")), nil
 	}
-	csv, err := c.Get(ctx, csvGVK, OperatorNS, csvName)
+	csv, err := c.Get(ctx, csvGVK, ns, csvName)
 	if err != nil || csv == nil {
 		return "CSV " + csvName + ": not created yet", err
 	}
@@ -192,6 +197,112 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
+// existing is how OpenShift GitOps is, or is to be, installed on the cluster.
+type existing struct {
+	// sub is the live Subscription to the package (nil: none yet), at ns/name.
+	sub      *unstructured.Unstructured
+	ns, name string
+	// adopted: the operator was installed before the bootstrap (from the console, by
+	// another tool); it is taken as it is and never changed or removed by us.
+	adopted bool
+	// groups are the OperatorGroups in ns that are not ours. OLM fails every CSV in a
+	// namespace with more than one OperatorGroup (TooManyOperatorGroups:
+	// operator-lifecycle-manager pkg/controller/operators/olm/operator.go, and
+	// doc/design/operatorgroups.md), so when one is there we never add ours.
+	groups []*unstructured.Unstructured
+}
+
+// find looks for a Subscription to the GitOps operator in every namespace: ours (recorded
+// as created in the inventory), or one made before the bootstrap, which is adopted.
+func (p *phase) find(ctx context.Context, s *installer.Scope, c *kube.Clients) (*existing, error) {
+	ex := &existing{ns: OperatorNS, name: Package}
+	ours, isOurs := s.Tracked(kube.EntryID(subGVK, OperatorNS, Package))
+	ri, err := c.Resource(subGVK, "")
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Subscriptions: %w", err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		return kube.Describe(&list.Items[i]) < kube.Describe(&list.Items[j])
+	})
+	for i := range list.Items {
+		sub := &list.Items[i]
+		if pkg, _, _ := unstructured.NestedString(sub.Object, "spec", "name"); pkg != Package {
+			continue
+		}
+		if isOurs && ours.Action == installer.Created && sub.GetNamespace() == OperatorNS && sub.GetName() == Package &&
+			(ours.Pending || ours.UID == string(sub.GetUID())) {
+			ex.sub, ex.adopted = sub, false
+			break
+		}
+		if ex.sub == nil {
+			ex.sub, ex.ns, ex.name, ex.adopted = sub, sub.GetNamespace(), sub.GetName(), true
+		}
+	}
+	ogs, err := c.Resource(ogGVK, ex.ns)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := ogs.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing OperatorGroups in %s: %w", ex.ns, err)
+	}
+	for i := range groups.Items {
+		og := &groups.Items[i]
+		if e, ok := s.Tracked(kube.EntryID(ogGVK, og.GetNamespace(), og.GetName())); ok && e.Action == installer.Created {
+			continue
+		}
+		ex.groups = append(ex.groups, og)
+	}
+	return ex, nil
+}
+
+// desired is what the phase applies for the operator: nothing when adopted; without our
+// OperatorGroup when the namespace has one already.
+func (p *phase) desired(ex *existing) []*unstructured.Unstructured {
+	if ex.adopted {
+		return nil
+	}
+	objs := p.olmObjects()
+	if len(ex.groups) > 0 {
+		objs = []*unstructured.Unstructured{objs[0], objs[2]}
+	}
+	return objs
+}
+
+// adoptions lists what Apply would adopt that the inventory does not hold yet.
+func (p *phase) adoptions(s *installer.Scope, ex *existing) []installer.Change {
+	var out []installer.Change
+	tracked := func(u *unstructured.Unstructured) bool {
+		_, ok := s.Tracked(kube.EntryID(u.GroupVersionKind(), u.GetNamespace(), u.GetName()))
+		return ok
+	}
+	if ex.adopted && !tracked(ex.sub) {
+		out = append(out, installer.Change{Action: installer.Adopt, Target: kube.Describe(ex.sub), Detail: p.adoptNote(ex)})
+	}
+	for _, og := range ex.groups {
+		if !tracked(og) {
+			out = append(out, installer.Change{Action: installer.Adopt, Target: kube.Describe(og),
+				Detail: "the namespace's OperatorGroup; no second one is added (OLM would fail the operator: TooManyOperatorGroups)"})
+		}
+	}
+	return out
+}
+
+// adoptNote says how an adopted Subscription is treated, naming a channel the file asks
+// for that is not applied.
+func (p *phase) adoptNote(ex *existing) string {
+	ch, _, _ := unstructured.NestedString(ex.sub.Object, "spec", "channel")
+	note := "installed before the bootstrap (channel " + nonEmpty(ch, "default") + "); kept as it is, and left by destroy"
+	if want := p.channel(); want != "" && want != ch {
+		note += "; spec.gitops.operatorChannel " + want + " is not applied to it"
+	}
+	return note
+}
+
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
 	if p.env.Cluster.Spec.GitOps == nil {
 		return installer.Done("spec.gitops not set: no GitOps operator"), nil
@@ -200,19 +311,28 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if err != nil {
 		return installer.Status{}, err
 	}
-	changes, err := c.Diff(ctx, p.olmObjects())
+	ex, err := p.find(ctx, s, c)
 	if err != nil {
 		return installer.Status{}, err
 	}
+	changes, err := c.Diff(ctx, p.desired(ex))
+	if err != nil {
+		return installer.Status{}, err
+	}
+	changes = append(p.adoptions(s, ex), changes...)
 	if len(changes) > 0 {
 		// Before subscribing: a channel the catalog does not offer would leave the
 		// Subscription in ResolutionFailed. Failing here changes nothing, and plan shows it.
-		if err := p.checkChannel(ctx, c); err != nil {
-			return installer.Status{}, err
+		// An adopted Subscription is not ours to subscribe: its channel stays what it is
+		// (adoptNote says the file's is not applied), so the file's is not checked.
+		if !ex.adopted {
+			if err := p.checkChannel(ctx, c); err != nil {
+				return installer.Status{}, err
+			}
 		}
 		return installer.Pending("operator not subscribed", append(changes, installer.Change{Action: installer.Update, Target: "ArgoCD " + ArgoNS + "/" + ArgoName, Detail: "health checks"})...), nil
 	}
-	waiting, err := p.readiness(ctx, c)
+	waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 	if err != nil {
 		return installer.Status{}, err
 	}
@@ -222,6 +342,9 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if hc, err := c.Diff(ctx, []*unstructured.Unstructured{healthChecksPatch()}); err != nil || len(hc) > 0 {
 		return installer.Pending("Argo CD health checks not set", hc...), err
 	}
+	if ex.adopted {
+		return installer.Done("OpenShift GitOps installed before the bootstrap (Subscription " + kube.Ref(ex.ns, ex.name) + "), Argo CD available"), nil
+	}
 	return installer.Done("OpenShift GitOps installed, Argo CD available"), nil
 }
 
@@ -230,12 +353,30 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, s, p.olmObjects()...); err != nil {
+	ex, err := p.find(ctx, s, c)
+	if err != nil {
+		return err
+	}
+	if ex.adopted {
+		if err := c.Adopt(ctx, s, ex.sub, p.adoptNote(ex)); err != nil {
+			return err
+		}
+	}
+	for _, og := range ex.groups {
+		if err := c.Adopt(ctx, s, og, "the namespace's OperatorGroup (OLM allows one per namespace)"); err != nil {
+			return err
+		}
+	}
+	if err := c.Apply(ctx, s, p.desired(ex)...); err != nil {
 		return err
 	}
 	var failedCSV string
-	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+p.channel()+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
-		waiting, err := p.readiness(ctx, c)
+	channel := p.channel()
+	if ex.adopted {
+		channel, _, _ = unstructured.NestedString(ex.sub.Object, "spec", "channel")
+	}
+	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+nonEmpty(channel, "default channel")+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
+		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 		if err != nil {
 			return false, "", err
 		}
@@ -256,13 +397,16 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	return kube.Wait(ctx, s, "ArgoCD "+ArgoNS+"/"+ArgoName+" to be Available", p.env.Timeouts.ArgoCD, func(ctx context.Context) (bool, string, error) {
-		waiting, err := p.readiness(ctx, c)
+		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 		return waiting == "", waiting, err
 	})
 }
 
-// Destroy removes the ArgoCD instance, then the Subscription and its CSV (OLM's uninstall),
-// the OperatorGroup and the namespace we created. The root-app phase has removed the
+// Destroy undoes what the inventory records. When the operator is ours (its Subscription
+// created by us, with the recorded uid), what it made goes first: the default ArgoCD
+// instance and the CSV (OLM's uninstall is Subscription and CSV). An operator installed
+// before the bootstrap is left installed, its Subscription as it was; only our changes
+// to its ArgoCD (the health checks) are put back. The root-app phase has removed the
 // applications by then (it depends on this phase, so it is destroyed first).
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
@@ -270,22 +414,34 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
-	sub, err := c.Get(ctx, subGVK, OperatorNS, Package)
-	if err != nil {
-		return err
+	if ours, ok := s.Tracked(kube.EntryID(subGVK, OperatorNS, Package)); ok && ours.Action == installer.Created {
+		sub, err := c.Get(ctx, subGVK, OperatorNS, Package)
+		if err != nil {
+			return err
+		}
+		if sub != nil && (ours.Pending || string(sub.GetUID()) == ours.UID) {
+			if err := p.uninstall(ctx, s, c, sub); err != nil {
+				return err
+			}
+		}
 	}
+	return c.DestroyInventory(ctx, s, t, strip)
+}
+
+// uninstall removes what our operator made: its default ArgoCD instance and its CSV.
+func (p *phase) uninstall(ctx context.Context, s *installer.Scope, c *kube.Clients, sub *unstructured.Unstructured) error {
+	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
 	// The operator recreates a deleted default instance; the documented way to remove it
 	// is to tell the operator so, and let it delete the instance itself.
-	if sub != nil && p.env.Cluster.Spec.GitOps != nil {
+	if p.env.Cluster.Spec.GitOps != nil {
 		if argo, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName); err == nil && argo != nil {
 			disable := p.olmObjects()[2]
 			if err := unstructured.SetNestedSlice(disable.Object, []any{map[string]any{"name": "DISABLE_DEFAULT_ARGOCD_INSTANCE", "value": "true"}}, "spec", "config", "env"); err != nil {
 				return err
 			}
-			if err := c.ApplyOne(ctx, disable); err != nil {
+			if err := c.Apply(ctx, s, disable); err != nil {
 				return err
 			}
-			s.Changed(installer.Change{Action: installer.Update, Target: "Subscription " + OperatorNS + "/" + Package, Detail: "DISABLE_DEFAULT_ARGOCD_INSTANCE=true"})
 			_ = kube.Wait(ctx, s, "the operator to remove ArgoCD "+ArgoNS+"/"+ArgoName, t, func(ctx context.Context) (bool, string, error) {
 				a, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName)
 				return a == nil, "still there", err
@@ -295,22 +451,10 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if err := c.DeleteAndWait(ctx, s, argoGVK, ArgoNS, ArgoName, t, strip); err != nil && !kube.IsNotServed(err) {
 		return err
 	}
-	csvName := ""
-	if sub != nil {
-		csvName, _, _ = unstructured.NestedString(sub.Object, "status", "installedCSV")
-	}
-	if err := c.DeleteAndWait(ctx, s, subGVK, OperatorNS, Package, t, strip); err != nil {
-		return err
-	}
-	if csvName != "" {
+	if csvName, _, _ := unstructured.NestedString(sub.Object, "status", "installedCSV"); csvName != "" {
 		if err := c.DeleteAndWait(ctx, s, csvGVK, OperatorNS, csvName, t, strip); err != nil {
 			return err
 		}
 	}
-	if err := c.DeleteAndWait(ctx, s, ogGVK, OperatorNS, OperatorNS, t, strip); err != nil {
-		return err
-	}
-	// Wait for the namespace to go, so an install right after a destroy does not meet a
-	// terminating namespace.
-	return c.DeleteAndWait(ctx, s, nsGVK, "", OperatorNS, t, strip)
+	return nil
 }

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"sort"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -49,9 +47,13 @@ type plan struct {
 	missing sets.Set[string]
 	// createCA is set when no ClusterAutoscaler exists yet.
 	createCA bool
+	// adoptCA is a ClusterAutoscaler made by someone else (or by the installer from the
+	// day-1 manifests) that the inventory does not hold yet: taken as it is, never
+	// updated, never deleted.
+	adoptCA *unstructured.Unstructured
 }
 
-func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
+func (p *phase) plan(ctx context.Context, s *installer.Scope, c *kube.Clients) (*plan, error) {
 	ri, err := c.Resource(msGVK, MachineAPINS)
 	if err != nil {
 		return nil, err
@@ -96,6 +98,9 @@ func (p *phase) plan(ctx context.Context, c *kube.Clients) (*plan, error) {
 		if ca == nil {
 			pl.createCA = true
 			pl.changes = append(pl.changes, installer.Change{Action: installer.Create, Target: kube.Describe(set.ClusterAutoscaler)})
+		} else if _, ok := s.Tracked(kube.EntryID(caGVK, "", ca.GetName())); !ok {
+			pl.adoptCA = ca
+			pl.changes = append(pl.changes, installer.Change{Action: installer.Adopt, Target: kube.Describe(ca), Detail: adoptCANote})
 		}
 	}
 	for _, ch := range pl.changes {
@@ -134,14 +139,14 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	if err != nil {
 		return installer.Status{}, err
 	}
-	pl, err := p.plan(ctx, c)
+	pl, err := p.plan(ctx, s, c)
 	if err != nil {
 		return installer.Status{}, err
 	}
 	if len(pl.changes) == 0 {
-		return installer.Done(fmt.Sprintf("%d GPU pools, %d MachineSets", len(p.env.Cluster.Spec.GPUPools), len(pl.set.MachineSets))), nil
+		return installer.Done(installer.Plural(len(p.env.Cluster.Spec.GPUPools), "GPU pool") + ", " + installer.Plural(len(pl.set.MachineSets), "MachineSet")), nil
 	}
-	return installer.Pending(fmt.Sprintf("%d changes", len(pl.changes)), pl.changes...), nil
+	return installer.Pending(installer.Plural(len(pl.changes), "change"), pl.changes...), nil
 }
 
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
@@ -149,7 +154,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	pl, err := p.plan(ctx, c)
+	pl, err := p.plan(ctx, s, c)
 	if err != nil {
 		return err
 	}
@@ -158,10 +163,9 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return pl.stale[i].GetKind() == "MachineAutoscaler" && pl.stale[j].GetKind() != "MachineAutoscaler"
 	})
 	for _, o := range pl.stale {
-		if _, err := c.Delete(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
+		if err := p.removeStale(ctx, s, c, o); err != nil {
 			return err
 		}
-		s.Changed(installer.Change{Action: installer.Delete, Target: kube.Describe(o)})
 	}
 	for _, ms := range pl.set.MachineSets {
 		if !pl.missing.Has(ms.GetName()) {
@@ -171,56 +175,58 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if err := kube.SetNested(first, pl.set.Replicas[ms.GetName()], "spec", "replicas"); err != nil {
 			return err
 		}
-		ri, err := c.Resource(msGVK, MachineAPINS)
-		if err != nil {
+		if _, err := c.Create(ctx, s, first, initialManager); err != nil {
 			return err
-		}
-		if _, err := ri.Create(ctx, first, metav1.CreateOptions{FieldManager: initialManager}); err != nil {
-			return fmt.Errorf("creating MachineSet %s: %w", ms.GetName(), err)
 		}
 		s.Changed(installer.Change{Action: installer.Create, Target: kube.Describe(ms), Detail: fmt.Sprintf("replicas %d, then the autoscaler's", pl.set.Replicas[ms.GetName()])})
 	}
 	if pl.createCA {
-		ri, err := c.Resource(caGVK, "")
-		if err != nil {
+		if _, err := c.Create(ctx, s, pl.set.ClusterAutoscaler, initialManager); err != nil {
 			return err
 		}
-		if _, err := ri.Create(ctx, pl.set.ClusterAutoscaler, metav1.CreateOptions{FieldManager: initialManager}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating ClusterAutoscaler default: %w", err)
-		}
 		s.Changed(installer.Change{Action: installer.Create, Target: kube.Describe(pl.set.ClusterAutoscaler)})
+	}
+	if pl.adoptCA != nil {
+		if err := c.Adopt(ctx, s, pl.adoptCA, adoptCANote); err != nil {
+			return err
+		}
 	}
 	return c.Apply(ctx, s, append(append([]*unstructured.Unstructured{}, pl.set.MachineSets...), pl.set.MachineAutoscalers...)...)
 }
 
-// Destroy removes every GPU MachineSet and MachineAutoscaler we labelled, and the
-// ClusterAutoscaler when it carries our label.
+// adoptCANote says why an existing ClusterAutoscaler is left alone.
+const adoptCANote = "a ClusterAutoscaler existed already: kept as it is (never updated, never deleted by destroy)"
+
+// removeStale deletes an object of a pool that is no longer declared: through its
+// inventory entry when we created it, as it is when the installer made it from our day-1
+// manifests (our label, no entry); an adopted one stays.
+func (p *phase) removeStale(ctx context.Context, s *installer.Scope, c *kube.Clients, o *unstructured.Unstructured) error {
+	e, ok := s.Tracked(kube.EntryID(o.GroupVersionKind(), o.GetNamespace(), o.GetName()))
+	switch {
+	case ok && e.Action == installer.Adopted:
+		s.Progress("kept %s: it existed before the bootstrap", kube.Describe(o))
+		return nil
+	case ok:
+		if err := c.DestroyEntry(ctx, s, e, p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
+			return err
+		}
+	default:
+		if _, err := c.Delete(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
+			return err
+		}
+		s.Changed(installer.Change{Action: installer.Delete, Target: kube.Describe(o)})
+	}
+	return nil
+}
+
+// Destroy undoes what the inventory records: the GPU MachineSets and MachineAutoscalers
+// and the ClusterAutoscaler we created are deleted; an adopted ClusterAutoscaler stays.
+// Objects openshift-install created from the day-1 manifests are the cluster's and go
+// with it.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
 	if err != nil || gone {
 		return err
 	}
-	sel := labels.Set{ManagedByLabel: ManagedBy}.String()
-	for _, g := range []struct {
-		ns  string
-		gvk schema.GroupVersionKind
-	}{{MachineAPINS, maGVK}, {MachineAPINS, msGVK}, {"", caGVK}} {
-		ri, err := c.Resource(g.gvk, g.ns)
-		if err != nil {
-			if kube.IsNotServed(err) {
-				continue
-			}
-			return err
-		}
-		list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return fmt.Errorf("listing %s: %w", g.gvk.Kind, err)
-		}
-		for _, o := range list.Items {
-			if err := c.DeleteAndWait(ctx, s, g.gvk, o.GetNamespace(), o.GetName(), p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return c.DestroyInventory(ctx, s, p.env.Timeouts.Finalizers, p.env.StripFinalizers)
 }

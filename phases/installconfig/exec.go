@@ -64,7 +64,9 @@ type Line struct {
 // progress, the rest as debug lines). Cancelling ctx sends SIGINT, which the installer
 // handles by stopping cleanly (exit 8); it is killed if it has not stopped 30 s later.
 // If this process dies, the installer gets SIGINT too (no orphan keeps building a cluster
-// nobody tracks). onStart gets the child's PID; onLine sees every parsed line.
+// nobody tracks). onStart gets the child's PID; onLine sees every parsed line. The
+// kubeadmin password the installer prints at the end (and keeps in auth/kubeadmin-password)
+// is registered with the redactor before its line becomes an event.
 func Run(ctx context.Context, s *installer.Scope, bin, dir string, onStart func(pid int), onLine func(Line), args ...string) error {
 	args = append(args, "--dir", dir)
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -81,6 +83,7 @@ func Run(ctx context.Context, s *installer.Scope, bin, dir string, onStart func(
 		onStart(cmd.Process.Pid)
 	}
 	var last string
+	password := newRedactPassword(s.Redactor(), dir)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -89,6 +92,7 @@ func Run(ctx context.Context, s *installer.Scope, bin, dir string, onStart func(
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
 			text := sc.Text()
+			password.line(text)
 			l := Line{Level: "info", Msg: text}
 			if m := logLine.FindStringSubmatch(text); m != nil {
 				l = Line{Level: m[1], Msg: strings.Trim(m[2], `"`)}

@@ -158,60 +158,54 @@ func normalize(v any) any {
 // Apply server-side-applies the objects that differ from the cluster, in a safe order
 // (CRDs, then namespaces, then the rest), under our field manager. Objects that already
 // match are not sent at all, so a converged run makes no request that changes anything.
-// Each change is reported on the scope.
+// Each object is recorded in the phase's inventory before it is written (created, adopted
+// or modified, decided from the read before the write; see inventory.go), and each change
+// is reported on the scope.
 func (c *Clients) Apply(ctx context.Context, s *installer.Scope, objs ...*unstructured.Unstructured) error {
 	for _, o := range sortForApply(objs) {
 		live, err := c.Get(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName())
 		if err != nil {
 			return err
 		}
-		action := installer.Create
-		if live != nil {
-			if _, same := Subset(o.Object, live.Object, ""); same {
-				continue
-			}
-			action = installer.Update
-		}
-		if err := c.ApplyOne(ctx, o); err != nil {
+		write, err := c.recordApply(ctx, s, o, live)
+		if err != nil {
 			return err
 		}
-		if s != nil {
-			s.Changed(installer.Change{Action: action, Target: Describe(o)})
+		if !write {
+			continue
 		}
+		u, err := c.applyOne(ctx, o)
+		if err != nil {
+			return err
+		}
+		action := installer.Update
+		if live == nil {
+			action = installer.Create
+			if err := settleCreate(ctx, s, u); err != nil {
+				return err
+			}
+		}
+		s.Changed(installer.Change{Action: action, Target: Describe(o)})
 	}
 	return nil
 }
 
-// ApplyOne server-side-applies one object with force (we own the fields we set).
-func (c *Clients) ApplyOne(ctx context.Context, o *unstructured.Unstructured) error {
+// applyOne server-side-applies one object with force (we own the fields we set).
+func (c *Clients) applyOne(ctx context.Context, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	ri, err := c.Resource(o.GroupVersionKind(), o.GetNamespace())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	body, err := json.Marshal(o.Object)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", Describe(o), err)
+		return nil, fmt.Errorf("encoding %s: %w", Describe(o), err)
 	}
 	force := true
-	if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
-		return fmt.Errorf("applying %s: %w", Describe(o), err)
-	}
-	return nil
-}
-
-// ApplyStatus server-side-applies an object's status subresource.
-func (c *Clients) ApplyStatus(ctx context.Context, o *unstructured.Unstructured) error {
-	ri, err := c.Resource(o.GroupVersionKind(), o.GetNamespace())
+	u, err := ri.Patch(recorded(ctx), o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("applying %s: %w", Describe(o), err)
 	}
-	body, err := json.Marshal(o.Object)
-	if err != nil {
-		return err
-	}
-	force := true
-	_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}, "status")
-	return err
+	return u, nil
 }
 
 func rank(o *unstructured.Unstructured) int {
@@ -230,8 +224,16 @@ func sortForApply(objs []*unstructured.Unstructured) []*unstructured.Unstructure
 	return out
 }
 
-// Delete deletes an object if it exists; it reports whether a delete was sent.
+// Delete deletes an object if it exists; it reports whether a delete was sent. It is for
+// what the bootstrap removes that is no object of its inventory (kubeadmin, what an
+// operator we installed made); objects of the inventory go with DestroyEntry.
 func (c *Clients) Delete(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string, propagation metav1.DeletionPropagation) (bool, error) {
+	return c.deleteUID(ctx, gvk, namespace, name, "", propagation)
+}
+
+// deleteUID deletes an object if it exists and, when uid is set, only if it is that very
+// object (a delete precondition: the API server refuses it for any other).
+func (c *Clients) deleteUID(ctx context.Context, gvk schema.GroupVersionKind, namespace, name, uid string, propagation metav1.DeletionPropagation) (bool, error) {
 	live, err := c.Get(ctx, gvk, namespace, name)
 	if err != nil || live == nil {
 		return false, err
@@ -243,9 +245,17 @@ func (c *Clients) Delete(ctx context.Context, gvk schema.GroupVersionKind, names
 	if err != nil {
 		return false, err
 	}
-	err = ri.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &propagation})
+	opts := metav1.DeleteOptions{PropagationPolicy: &propagation}
+	if uid != "" {
+		u := types.UID(uid)
+		opts.Preconditions = &metav1.Preconditions{UID: &u}
+	}
+	err = ri.Delete(recorded(ctx), name, opts)
 	if apierrors.IsNotFound(err) {
 		return false, nil
+	}
+	if apierrors.IsConflict(err) && uid != "" {
+		return false, fmt.Errorf("not deleting %s %s: it is no longer the object we created (uid %s): %w", gvk.Kind, Ref(namespace, name), uid, err)
 	}
 	if err != nil {
 		return false, fmt.Errorf("deleting %s %s: %w", gvk.Kind, Ref(namespace, name), err)

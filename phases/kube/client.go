@@ -5,6 +5,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -55,10 +56,30 @@ func mutating(method string) bool {
 	return true
 }
 
+// ErrUnrecorded is returned for a mutating request that did not come through this
+// package's helpers (Apply, Create, EditList, Delete…), which record every change in the
+// phase's inventory: a phase that wrote around them would leave destroy blind.
+type ErrUnrecorded struct{ Method, URL string }
+
+func (e *ErrUnrecorded) Error() string {
+	return fmt.Sprintf("refused %s %s: changes go through phases/kube's helpers, which record them in the inventory (this is a bug in a phase)", e.Method, e.URL)
+}
+
+// recordedKey marks a request context as coming from a helper that records its change.
+type recordedKey struct{}
+
+// recorded returns ctx marked as coming from a recording helper.
+func recorded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, recordedKey{}, true)
+}
+
 func (t *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if mutating(r.Method) {
 		if t.readOnly {
 			return nil, &ErrReadOnly{Method: r.Method, URL: r.URL.Path}
+		}
+		if r.Context().Value(recordedKey{}) == nil {
+			return nil, &ErrUnrecorded{Method: r.Method, URL: r.URL.Path}
 		}
 		if t.counter != nil {
 			t.counter.n.Add(1)

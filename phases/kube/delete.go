@@ -32,11 +32,16 @@ func (e *StuckError) Error() string {
 // there after the timeout because of finalizers, it removes them if strip is set, or
 // returns a *StuckError naming kind/namespace/name/finalizers.
 func (c *Clients) DeleteAndWait(ctx context.Context, s *installer.Scope, gvk schema.GroupVersionKind, namespace, name string, timeout time.Duration, strip bool) error {
+	return c.deleteAndWait(ctx, s, gvk, namespace, name, "", timeout, strip)
+}
+
+// deleteAndWait is DeleteAndWait, for the object with that uid only when uid is set.
+func (c *Clients) deleteAndWait(ctx context.Context, s *installer.Scope, gvk schema.GroupVersionKind, namespace, name, uid string, timeout time.Duration, strip bool) error {
 	live, err := c.Get(ctx, gvk, namespace, name)
 	if err != nil || live == nil {
 		return err
 	}
-	sent, err := c.Delete(ctx, gvk, namespace, name, metav1.DeletePropagationBackground)
+	sent, err := c.deleteUID(ctx, gvk, namespace, name, uid, metav1.DeletePropagationBackground)
 	if err != nil {
 		return err
 	}
@@ -72,7 +77,7 @@ func (c *Clients) DeleteAndWait(ctx context.Context, s *installer.Scope, gvk sch
 		return err
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": nil}})
-	if _, err := ri.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := ri.Patch(recorded(ctx), name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("removing finalizers of %s %s: %w", gvk.Kind, Ref(namespace, name), err)
 	}
 	if s != nil {

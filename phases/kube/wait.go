@@ -121,7 +121,8 @@ func conditionSince(u *unstructured.Unstructured, condType string, t time.Time) 
 // Progressing condition must have moved since then and be False again, with Available
 // True. An operator that shows no reaction within grace is taken to have found nothing to
 // roll out (some changes need none), as long as it is Available and not Progressing. The
-// grace is at most a quarter of the timeout.
+// grace is at most a quarter of the timeout; a grace of 0 or less means none: only a
+// rollout actually observed ends the wait (RolledOut).
 func (c *Clients) WaitRollout(ctx context.Context, s *installer.Scope, operator string, since time.Time, timeout, grace time.Duration) error {
 	grace = min(grace, timeout/4)
 	return Wait(ctx, s, "ClusterOperator "+operator+" to roll out the change", timeout, func(ctx context.Context) (bool, string, error) {
@@ -129,17 +130,41 @@ func (c *Clients) WaitRollout(ctx context.Context, s *installer.Scope, operator 
 		if err != nil || co == nil {
 			return false, "not found", err
 		}
-		prog, moved := conditionSince(co, "Progressing", since)
-		avail, _, _ := Condition(co, "Available")
-		_, _, msg := Condition(co, "Progressing")
-		switch {
-		case prog == "True":
-			return false, "Progressing: " + msg, nil
-		case avail != "True":
-			return false, "not Available", nil
-		case moved || time.Since(since) > grace:
-			return true, "", nil
+		done, status := RolledOut(co, since)
+		if !done && status == "" {
+			if grace > 0 && time.Since(since) > grace {
+				return true, "", nil
+			}
+			status = "waiting for the operator to notice the change"
 		}
-		return false, "waiting for the operator to notice the change", nil
+		return done, status, nil
 	})
+}
+
+// RolledOut reports whether a ClusterOperator shows a rollout of a change made at since
+// as finished: Progressing moved (its lastTransitionTime) at or after since and is False
+// again, and Available is True. A rollout that finished while nobody looked counts too:
+// the transition back to Progressing=False is itself after since. Otherwise status says
+// what is seen now ("" when the operator shows no reaction yet).
+//
+// This is how OpenShift's operators report a rollout: library-go's workload controller
+// (pkg/operator/apiserver/controller/workload/workload.go) sets <Name>DeploymentProgressing
+// True with reason NewGeneration while its deployment's observed generation lags, then
+// PodsUpdating, then False/AsExpected; the status controller
+// (pkg/operator/status/status_controller.go) unions those into the ClusterOperator's
+// Progressing condition, e.g. the authentication operator's
+// "OAuthServerDeployment_NewGeneration" after oauth/cluster changes.
+func RolledOut(co *unstructured.Unstructured, since time.Time) (bool, string) {
+	prog, moved := conditionSince(co, "Progressing", since)
+	avail, _, _ := Condition(co, "Available")
+	_, _, msg := Condition(co, "Progressing")
+	switch {
+	case prog == "True":
+		return false, "Progressing: " + msg
+	case avail != "True":
+		return false, "not Available"
+	case moved:
+		return true, ""
+	}
+	return false, ""
 }

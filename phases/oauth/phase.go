@@ -8,15 +8,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -36,32 +35,44 @@ const (
 	authOperatorCO = "authentication"
 )
 
-// rolloutGrace is how long an operator may take to show it noticed a change.
-const rolloutGrace = time.Minute
-
 var (
-	oauthGVK = kube.GVK("config.openshift.io/v1", "OAuth")
-	crbGVK   = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+	oauthGVK  = kube.GVK("config.openshift.io/v1", "OAuth")
+	crbGVK    = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+	coGVK     = kube.GVK("config.openshift.io/v1", "ClusterOperator")
+	secretGVK = kube.GVK("v1", "Secret")
 )
 
 // Record is what the phase keeps in the state.
 type Record struct {
 	// SecretDigest identifies the client secret last applied, without holding it.
 	SecretDigest string `json:"secretDigest,omitempty"`
-	// PreviousIdP is what oauth/cluster held under our provider's name before our first
-	// change (Entry nil: nothing), so destroy can put it back. Recorded once.
-	PreviousIdP *PreviousIdP `json:"previousIdP,omitempty"`
 	// KubeadminRemoved is set once kubeadmin was removed: it cannot be brought back.
 	KubeadminRemoved bool `json:"kubeadminRemoved,omitempty"`
+	// Rollout is a change to oauth/cluster whose rollout by the authentication operator
+	// is not confirmed yet. It is recorded before the change is sent and cleared only when
+	// the rollout is observed, so a run killed or timed out while waiting waits again next
+	// time and kubeadmin stays until then.
+	Rollout *Rollout `json:"rollout,omitempty"`
+	// LoginRolledOut is when the authentication operator was last seen serving a
+	// configuration with our identity provider: a rollout observed after our last change,
+	// or, when the provider was already in place as we want it, the operator settled.
+	LoginRolledOut *time.Time `json:"loginRolledOut,omitempty"`
+	// PreviousIdP is what state schemas 1 and 2 recorded of the identity provider entry
+	// named like ours before our first change. The inventory replaced it; it is carried
+	// over untouched because a phase that ran under those schemas is untracked, destroy
+	// leaves its changes, and this is what a person needs to put the entry back by hand.
+	PreviousIdP json.RawMessage `json:"previousIdP,omitempty"`
+}
+
+// Rollout is a pending rollout of oauth/cluster.
+type Rollout struct {
+	// Since is when the change was sent (at most): the operator's Progressing condition
+	// must move after it.
+	Since time.Time `json:"since"`
 }
 
 // PhaseName implements installer.Record.
 func (Record) PhaseName() string { return Name }
-
-// PreviousIdP is an identity provider entry as it was before us.
-type PreviousIdP struct {
-	Entry map[string]any `json:"entry"`
-}
 
 // save changes the phase's record and saves the state at once.
 func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
@@ -153,6 +164,14 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		}
 		o.changes = append(o.changes, ch...)
 	}
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return nil, "", err
+	}
+	if rec.Rollout != nil {
+		o.changes = append(o.changes, installer.Change{Action: installer.Run, Target: "ClusterOperator " + authOperatorCO,
+			Detail: "wait for the rollout of the change made at " + rec.Rollout.Since.Format(time.RFC3339) + " (not confirmed yet)"})
+	}
 	if p.spec().RemoveKubeadmin {
 		_, err := c.Typed.CoreV1().Secrets(kubeadminNS).Get(ctx, kubeadminName, metav1.GetOptions{})
 		if err == nil {
@@ -188,9 +207,9 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		return installer.Status{}, err
 	}
 	if len(o.changes) > 0 {
-		return installer.Pending(fmt.Sprintf("%d changes", len(o.changes)), o.changes...), nil
+		return installer.Pending(installer.Plural(len(o.changes), "change"), o.changes...), nil
 	}
-	return installer.Done(fmt.Sprintf("Google login, %d admins", len(p.spec().Admins))), nil
+	return installer.Done("Google login, " + installer.Plural(len(p.spec().Admins), "admin")), nil
 }
 
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
@@ -202,7 +221,6 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err != nil {
 		return err
 	}
-	oauthChanged, changedAt := false, time.Now()
 	if g := p.spec().Google; g != nil {
 		sec := &corev1.Secret{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -221,7 +239,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		if err := save(ctx, s, func(r *Record) { r.SecretDigest = secretDigest(secret) }); err != nil {
 			return err
 		}
-		if oauthChanged, err = p.mergeIdP(ctx, s, c); err != nil {
+		if err := p.mergeIdP(ctx, s, c); err != nil {
 			return err
 		}
 	}
@@ -230,8 +248,8 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 			return err
 		}
 	}
-	if oauthChanged || slices.ContainsFunc(o.changes, func(ch installer.Change) bool { return ch.Target == "OAuth cluster" }) {
-		if err := c.WaitRollout(ctx, s, authOperatorCO, changedAt, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
+	if p.spec().Google != nil {
+		if err := p.confirmRollout(ctx, s, c); err != nil {
 			return err
 		}
 	}
@@ -241,65 +259,79 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	return nil
 }
 
-// mergeIdP adds or replaces our identity provider in oauth/cluster with an update guarded by
-// resourceVersion: the list is atomic, so a server-side apply would drop other providers.
-// What was there before under our name is recorded, so destroy can put it back.
-func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) (bool, error) {
-	name := p.spec().Google.Name
-	changed := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		oa, err := c.Get(ctx, oauthGVK, "", "cluster")
-		if err != nil {
-			return err
+// confirmRollout waits until the authentication operator serves our identity provider:
+// the recorded pending rollout observed (no grace: an operator that shows nothing is not
+// taken at its word), or — when the provider was in place before any change of ours —
+// the operator settled (Available, not Progressing). Either way it records when, which
+// is what removing kubeadmin requires.
+func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if rec.Rollout != nil {
+		if err := c.WaitRollout(ctx, s, authOperatorCO, rec.Rollout.Since, p.env.Timeouts.Rollout, 0); err != nil {
+			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
 		}
-		idps, cur := findIdP(oa, name)
-		if cur != nil {
-			if _, same := kube.Subset(p.idp(), cur, ""); same {
-				return nil
+	} else if rec.LoginRolledOut == nil {
+		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
+			co, err := c.Get(ctx, coGVK, "", authOperatorCO)
+			if err != nil || co == nil {
+				return false, "not found", err
 			}
-		}
-		rec, err := installer.Load[Record](s)
-		if err != nil {
-			return err
-		}
-		if rec.PreviousIdP == nil {
-			if err := save(ctx, s, func(r *Record) { r.PreviousIdP = &PreviousIdP{Entry: cur} }); err != nil {
-				return err
+			avail, _, _ := kube.Condition(co, "Available")
+			prog, _, msg := kube.Condition(co, "Progressing")
+			switch {
+			case prog == "True":
+				return false, "Progressing: " + msg, nil
+			case avail != "True":
+				return false, "not Available", nil
 			}
-		}
-		var out []any
-		replaced := false
-		for _, i := range idps {
-			if m, ok := i.(map[string]any); ok && m["name"] == name {
-				out = append(out, p.idp())
-				replaced = true
-				continue
-			}
-			out = append(out, i)
-		}
-		if !replaced {
-			out = append(out, p.idp())
-		}
-		if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
-			return err
-		}
-		ri, err := c.Resource(oauthGVK, "")
+			return true, "", nil
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
 		}
-		if _, err := ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
-			return err
-		}
-		changed = true
+	} else {
 		return nil
+	}
+	now := time.Now().UTC()
+	return save(ctx, s, func(r *Record) { r.Rollout, r.LoginRolledOut = nil, &now })
+}
+
+// mergeIdP adds or replaces our identity provider in oauth/cluster, keeping every other
+// provider (kube.EditList: an update guarded by resourceVersion, recorded in the inventory
+// entry by entry, so destroy puts back exactly what was under our name before). A
+// provider already as we want it is left alone (oauth/cluster is then adopted).
+func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
+	name := p.spec().Google.Name
+	changed, err := c.EditList(ctx, s, kube.ListEdit{
+		GVK: oauthGVK, Name: "cluster", Path: []string{"spec", "identityProviders"}, Key: "name",
+		Edit: func(idps []any) []any {
+			for i, idp := range idps {
+				if m, ok := idp.(map[string]any); ok && m["name"] == name {
+					if _, same := kube.Subset(p.idp(), m, ""); !same {
+						idps[i] = p.idp()
+					}
+					return idps
+				}
+			}
+			return append(idps, p.idp())
+		},
+		// The pending rollout is recorded before the change is sent: a kill right after
+		// the update must still find it.
+		BeforeWrite: func() error {
+			since := time.Now().UTC()
+			return save(ctx, s, func(r *Record) { r.Rollout = &Rollout{Since: since} })
+		},
 	})
 	if err != nil {
-		return false, fmt.Errorf("updating oauth/cluster: %w", err)
+		return err
 	}
 	if changed {
 		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name})
 	}
-	return changed, nil
+	return nil
 }
 
 func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
@@ -310,71 +342,30 @@ func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube
 	if live == nil || p.spec().Google == nil {
 		return fmt.Errorf("not removing kubeadmin: the admins' ClusterRoleBinding %s or the Google login is missing, so nobody could log in", AdminBinding)
 	}
-	if err := c.Typed.CoreV1().Secrets(kubeadminNS).Delete(ctx, kubeadminName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	rec, err := installer.Load[Record](s)
+	if err != nil {
+		return err
+	}
+	if rec.Rollout != nil || rec.LoginRolledOut == nil {
+		return fmt.Errorf("not removing kubeadmin: the authentication operator was not seen rolling out the Google login yet; run the same command again")
+	}
+	if _, err := c.Delete(ctx, secretGVK, kubeadminNS, kubeadminName, metav1.DeletePropagationBackground); err != nil {
 		return fmt.Errorf("removing kubeadmin: %w", err)
 	}
 	s.Changed(installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin"})
 	return save(ctx, s, func(r *Record) { r.KubeadminRemoved = true })
 }
 
-// Destroy removes our identity provider (restoring what was there under that name), the
-// client secret and the admins' binding. A removed kubeadmin cannot be brought back.
+// Destroy undoes what the inventory records: our identity provider out of oauth/cluster
+// (what was under its name before put back; a provider that was there as we want it
+// before the bootstrap stays), the admins' binding and the client secret we created. A
+// removed kubeadmin cannot be brought back.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
 	if err != nil || gone {
 		return err
 	}
-	if g := p.spec(); g != nil && g.Google != nil {
-		name := g.Google.Name
-		rec, err := installer.Load[Record](s)
-		if err != nil {
-			return err
-		}
-		var prev PreviousIdP
-		if rec.PreviousIdP != nil {
-			prev = *rec.PreviousIdP
-		}
-		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			oa, err := c.Get(ctx, oauthGVK, "", "cluster")
-			if err != nil || oa == nil {
-				return err
-			}
-			idps, cur := findIdP(oa, name)
-			if cur == nil {
-				return nil
-			}
-			var out []any
-			for _, i := range idps {
-				if m, ok := i.(map[string]any); ok && m["name"] == name {
-					if prev.Entry != nil {
-						out = append(out, prev.Entry)
-					}
-					continue
-				}
-				out = append(out, i)
-			}
-			if err := unstructured.SetNestedSlice(oa.Object, out, "spec", "identityProviders"); err != nil {
-				return err
-			}
-			if len(out) == 0 {
-				unstructured.RemoveNestedField(oa.Object, "spec", "identityProviders")
-			}
-			ri, err := c.Resource(oauthGVK, "")
-			if err != nil {
-				return err
-			}
-			_, err = ri.Update(ctx, oa, metav1.UpdateOptions{FieldManager: kube.FieldManager})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("restoring oauth/cluster: %w", err)
-		}
-		s.Changed(installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + name + " removed"})
-	}
-	if _, err := c.Delete(ctx, kube.GVK("v1", "Secret"), ConfigNS, SecretName, metav1.DeletePropagationBackground); err != nil {
-		return err
-	}
-	if _, err := c.Delete(ctx, crbGVK, "", AdminBinding, metav1.DeletePropagationBackground); err != nil {
+	if err := c.DestroyInventory(ctx, s, p.env.Timeouts.Finalizers, p.env.StripFinalizers); err != nil {
 		return err
 	}
 	rec, err := installer.Load[Record](s)
@@ -384,5 +375,5 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	if rec.KubeadminRemoved {
 		s.Progress("kubeadmin was removed at install and cannot be restored; log in with an admin account")
 	}
-	return save(ctx, s, func(r *Record) { r.PreviousIdP = nil })
+	return save(ctx, s, func(r *Record) { r.Rollout, r.LoginRolledOut = nil, nil })
 }

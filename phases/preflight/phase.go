@@ -20,7 +20,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
@@ -91,7 +90,7 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 		s.Debugf("note: %s", w)
 	}
 	if len(problems) > 0 {
-		return installer.Status{}, fmt.Errorf("%d preflight problem(s):\n  - %s", len(problems), strings.Join(problems, "\n  - "))
+		return installer.Status{}, &installer.Problems{What: "preflight", List: problems}
 	}
 	return installer.Done("AWS account, zone, GPU offerings and quotas, installer checked"), nil
 }
@@ -106,7 +105,12 @@ func (p *phase) checkInstaller(ctx context.Context, s *installer.Scope) error {
 		if errors.As(err, &ee) {
 			return fmt.Errorf("spec.openshift.installer: `%s version` failed: %s", bin, strings.TrimSpace(string(out)))
 		}
-		return fmt.Errorf("spec.openshift.installer: %s not found (%v): download openshift-install %d.%d or newer from console.redhat.com and set its path", bin, err, MinOpenShift[0], MinOpenShift[1])
+		where := "not found in PATH"
+		if !errors.Is(err, exec.ErrNotFound) {
+			where = "cannot be run (" + innermost(err) + ")"
+			s.Debugf("running %s version: %v", bin, err)
+		}
+		return fmt.Errorf("spec.openshift.installer: %s %s: download openshift-install %d.%d or newer from console.redhat.com and set its path", bin, where, MinOpenShift[0], MinOpenShift[1])
 	}
 	m := versionRE.FindStringSubmatch(string(out))
 	if m == nil {
@@ -128,9 +132,9 @@ func (p *phase) checkAWS(ctx context.Context, s *installer.Scope) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return []string{fmt.Sprintf("AWS credentials do not work (%v): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", err)}
+	id, problem := checkCredentials(ctx, s, cfg)
+	if problem != "" {
+		return []string{problem}
 	}
 	s.Debugf("AWS account %s as %s", aws.ToString(id.Account), aws.ToString(id.Arn))
 

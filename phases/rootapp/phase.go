@@ -32,10 +32,7 @@ const (
 	appFinalize = "resources-finalizer.argocd.argoproj.io"
 )
 
-var (
-	appGVK = kube.GVK("argoproj.io/v1alpha1", "Application")
-	crbGVK = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
-)
+var appGVK = kube.GVK("argoproj.io/v1alpha1", "Application")
 
 type phase struct{ env *phases.Env }
 
@@ -380,24 +377,58 @@ func childOf(app *unstructured.Unstructured, parent string) bool {
 	return app.GetLabels()["app.kubernetes.io/instance"] == parent
 }
 
-// Destroy deletes the root application with Argo CD's cascade (its finalizer makes Argo
-// delete the child applications and what they deployed first), waits for it and its
-// children, then removes the controller's RBAC.
+// Destroy deletes the root application we created with Argo CD's cascade (its finalizer
+// makes Argo delete the child applications and what they deployed first), waits for it
+// and its children, then undoes the rest of the inventory (the controller's RBAC). A root
+// application that is not the one we created (another uid) is left, and so are its
+// children.
 func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	c, gone, err := p.env.KubeForDestroy(ctx, s)
 	if err != nil || gone {
 		return err
 	}
-	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
-	if err != nil {
-		if kube.IsNotServed(err) {
+	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
+	var stuck []string
+	keep := func(err error) error {
+		if kube.IsStuck(err) {
+			stuck = append(stuck, err.Error())
 			return nil
 		}
 		return err
 	}
+	if root, ok := s.Tracked(kube.EntryID(appGVK, gitopsoperator.ArgoNS, AppName)); ok && root.Action == installer.Created {
+		children, err := p.childNames(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := keep(c.DestroyEntry(ctx, s, root, t, strip)); err != nil {
+			return err
+		}
+		for _, name := range children {
+			if err := keep(c.DeleteAndWait(ctx, s, appGVK, gitopsoperator.ArgoNS, name, t, strip)); err != nil {
+				return err
+			}
+		}
+	}
+	if len(stuck) > 0 {
+		// Argo CD's controller needs its RBAC to finish the cascade: keep it.
+		return fmt.Errorf("%d object(s) left behind:\n  %s", len(stuck), strings.Join(stuck, "\n  "))
+	}
+	return c.DestroyInventory(ctx, s, t, strip)
+}
+
+// childNames lists the Applications the root app manages.
+func (p *phase) childNames(ctx context.Context, c *kube.Clients) ([]string, error) {
+	ri, err := c.Resource(appGVK, gitopsoperator.ArgoNS)
+	if err != nil {
+		if kube.IsNotServed(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
 	list, err := ri.List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var children []string
 	for _, app := range list.Items {
@@ -405,29 +436,5 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 			children = append(children, app.GetName())
 		}
 	}
-	var stuck []string
-	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
-	if err := c.DeleteAndWait(ctx, s, appGVK, gitopsoperator.ArgoNS, AppName, t, strip); err != nil {
-		var se *kube.StuckError
-		if !errors.As(err, &se) {
-			return err
-		}
-		stuck = append(stuck, se.Error())
-	}
-	for _, name := range children {
-		if err := c.DeleteAndWait(ctx, s, appGVK, gitopsoperator.ArgoNS, name, t, strip); err != nil {
-			var se *kube.StuckError
-			if !errors.As(err, &se) {
-				return err
-			}
-			stuck = append(stuck, se.Error())
-		}
-	}
-	if _, err := c.Delete(ctx, crbGVK, "", RBACName, metav1.DeletePropagationBackground); err != nil {
-		return err
-	}
-	if len(stuck) > 0 {
-		return fmt.Errorf("%d object(s) left behind:\n  %s", len(stuck), strings.Join(stuck, "\n  "))
-	}
-	return nil
+	return children, nil
 }

@@ -178,3 +178,13 @@ func TestInitNonInteractiveNeedsTheACMEServerChosen(t *testing.T) {
 	assert.Contains(t, out, "trusted by no browser and by no client in the cluster")
 	assert.Contains(t, out, "proxy/cluster .spec.trustedCA")
 }
+
+// TestInitWritesTheDocumentedOrder: the file init writes reads like configs/examples:
+// fields in their documented order, a pool's name first, a comment on each choice.
+func TestInitWritesTheDocumentedOrder(t *testing.T) {
+	out, err := runInitCmd(t, append(validFlags("-"), "--non-interactive")...)
+	require.NoError(t, err, out)
+	want, err := os.ReadFile(filepath.Join("testdata", "init.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), out)
+}

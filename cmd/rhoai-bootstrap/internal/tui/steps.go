@@ -37,6 +37,9 @@ type step struct {
 	selected func(a *answers) []string
 	choose   func(a *answers, v []string)
 	next     func(a *answers) string
+	// check looks at what the answer points to (a file), relative to base, the cluster
+	// file's folder: a problem the user may still choose to keep (see wizardModel.submit).
+	check func(a *answers, base string) string
 }
 
 const reviewStep = "review"
@@ -146,6 +149,7 @@ func wizardSteps() map[string]*step {
 			paths: paths("spec.openshift.pullSecretFile"),
 			get:   func(a *answers) string { return a.PullSecretFile },
 			set:   func(a *answers, v string) error { a.PullSecretFile = strings.TrimSpace(v); return nil },
+			check: func(a *answers, base string) string { return pullSecretProblem(a.PullSecretFile, base) },
 			next:  goTo("sshKey"),
 		},
 		{
@@ -154,6 +158,7 @@ func wizardSteps() map[string]*step {
 			paths: paths("spec.openshift.sshPublicKeyFile"),
 			get:   func(a *answers) string { return a.SSHPublicKeyFile },
 			set:   func(a *answers, v string) error { a.SSHPublicKeyFile = strings.TrimSpace(v); return nil },
+			check: func(a *answers, base string) string { return sshKeyProblem(a.SSHPublicKeyFile, base) },
 			next:  goTo("poolGPU"),
 		},
 		{

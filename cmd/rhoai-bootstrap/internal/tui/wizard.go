@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ type wizardModel struct {
 	filter string
 	marked map[string]bool
 	errs   []string
+	// kept is the answer (step and value) whose file problem was shown: entering it again
+	// keeps it anyway.
+	kept string
 
 	review viewport.Model
 	data   []byte
@@ -165,6 +169,17 @@ func (w *wizardModel) submit(apply func(a *answers) error) {
 		w.errs = errs
 		return
 	}
+	if w.cur.check != nil {
+		answer := w.cur.id + "\x00" + w.cur.get(&next)
+		if problem := w.cur.check(&next, filepath.Dir(w.target)); problem != "" && w.kept != answer {
+			// Like a wrong e-mail, said when given; unlike it, maybe right on the machine
+			// that will run the bootstrap, so the user may keep it.
+			w.kept = answer
+			w.errs = []string{problem + " (enter again to keep it anyway, or change it)"}
+			return
+		}
+	}
+	w.kept = ""
 	w.history = append(w.history, snapshot{step: w.cur.id, a: w.a})
 	w.a = next
 	w.goTo(w.cur.next(&w.a))

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"crypto/ed25519"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 )
@@ -45,6 +47,7 @@ func waitScreen(t *testing.T, tm *teatest.TestModel, want string) {
 // The whole wizard by keystrokes, as a person would: a wrong name first, two GPU pools,
 // Google sign-in, the proposed production certificates, a GitOps root; the file must then load.
 func TestWizardWritesValidFile(t *testing.T) {
+	t.Setenv("HOME", userFiles(t))
 	path := filepath.Join(t.TempDir(), "dev.yaml")
 	w := newWizard(answers{}, path, nil, fileWriter(path), true)
 	tm := teatest.NewTestModel(t, w, teatest.WithInitialTermSize(80, 24))
@@ -203,4 +206,54 @@ func TestWizardFits80Columns(t *testing.T) {
 			assert.LessOrEqual(t, ansi.StringWidth(l), 80, "%s: %q", id, l)
 		}
 	}
+}
+
+// userFiles makes a home folder with a pull secret and an SSH key pair where the wizard
+// proposes them.
+func userFiles(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".pull-secret"), []byte(`{"auths":{"registry.example.invalid":{"auth":"eDp5"}}}`), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600))
+	pub, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), ssh.MarshalAuthorizedKey(sshPub), 0o644))
+	return home
+}
+
+// The wizard reads the files it is given when they are given: a pull secret that is not
+// there and a private key given for the public one are said at once, and may be kept
+// anyway (the file may be right on the machine that will run the bootstrap).
+func TestWizardChecksFiles(t *testing.T) {
+	t.Setenv("HOME", userFiles(t))
+	a := answers{Name: "c", BaseDomain: "example.com", Region: "us-east-1", Zones: []string{"us-east-1a"}}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	w := newWizard(a, path, func(n string) bool { return n != "pull-secret-file" && n != "ssh-public-key-file" }, nil, true)
+	tm := teatest.NewTestModel(t, w, teatest.WithInitialTermSize(100, 30))
+
+	waitScreen(t, tm, "Pull secret file")
+	tm.Send(clearLine)
+	answer(tm, "~/pull-secret.txt")
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		screen := strings.Join(strings.Fields(ansi.Strip(string(b))), " ")
+		return strings.Contains(screen, "✗ ~/pull-secret.txt does not exist: download it from console.redhat.com") &&
+			strings.Contains(screen, "(enter again to keep it anyway, or change it)")
+	}, teatest.WithDuration(5*time.Second))
+	tm.Send(enter) // keep it anyway
+	waitScreen(t, tm, "SSH public key file (optional)")
+
+	tm.Send(clearLine)
+	answer(tm, "~/.ssh/id_ed25519")
+	waitScreen(t, tm, "~/.ssh/id_ed25519 is a private key: give its public half")
+	tm.Send(clearLine)
+	answer(tm, "~/.ssh/id_ed25519.pub") // the right one: accepted at once
+	waitScreen(t, tm, "Review — the file to be written")
+	tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*wizardModel)
+	assert.Equal(t, "~/pull-secret.txt", final.a.PullSecretFile, "kept anyway")
+	assert.Equal(t, "~/.ssh/id_ed25519.pub", final.a.SSHPublicKeyFile)
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/smithy-go/logging"
+	legolog "github.com/go-acme/lego/v5/log"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/klog/v2"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+)
+
+// TestLibraryLogsGoToTheDebugLogOnly: what klog (client-go), lego and the AWS SDK log
+// lands in the debug log, redacted, and nothing of it on stderr or stdout — klog's ERROR
+// lines included, which it writes to stderr unless told otherwise.
+func TestLibraryLogsGoToTheDebugLogOnly(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stderr, stdout := os.Stderr, os.Stdout
+	os.Stderr, os.Stdout = w, w
+	t.Cleanup(func() { os.Stderr, os.Stdout = stderr, stdout })
+
+	l := &libraryLog{}
+	l.aws().Logf(logging.Warn, "held until a debug log opens")
+	l.route()
+	path := filepath.Join(t.TempDir(), "rhoai-bootstrap.log")
+	log, err := openDebugLog(path)
+	require.NoError(t, err)
+	red := &installer.Redactor{}
+	red.Add("s3cr3t-token-value")
+	l.attach(log, red)
+	klog.Error("throttling request with s3cr3t-token-value")
+	klog.Info("discovery retry")
+	klog.Flush()
+	legolog.Warn("lego line")
+	l.aws().Logf(logging.Warn, "falling back to IMDSv1: %s", "403")
+	l.detach()
+	klog.Error("after the run: dropped, not printed")
+	klog.Flush()
+	require.NoError(t, log.Close())
+
+	os.Stderr, os.Stdout = stderr, stdout
+	require.NoError(t, w.Close())
+	printed, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Empty(t, string(printed), "nothing reaches the terminal")
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	got := string(b)
+	for _, want := range []string{
+		`"message":"aws-sdk: WARN held until a debug log opens"`,
+		`client-go: E`, `throttling request with [REDACTED]`, `client-go: I`, `discovery retry`,
+		`"message":"lego: time=`, `lego line`,
+		`"message":"aws-sdk: WARN falling back to IMDSv1: 403"`,
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, "s3cr3t-token-value")
+	assert.NotContains(t, got, "after the run")
+}
