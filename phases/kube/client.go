@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	machineclient "github.com/openshift/client-go/machine/clientset/versioned"
+	operatorclient "github.com/openshift/client-go/operator/clientset/versioned"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -94,6 +97,16 @@ type Clients struct {
 	Dynamic dynamic.Interface
 	Typed   kubernetes.Interface
 	Mapper  meta.ResettableRESTMapper
+	// OpenShift are the typed clients of OpenShift's own API groups, for reads: writes go
+	// through Apply, Create and EditList, which record them in the inventory first.
+	OpenShift OpenShift
+}
+
+// OpenShift holds the typed clientsets of github.com/openshift/client-go.
+type OpenShift struct {
+	Config   configclient.Interface   // config.openshift.io/v1: OAuth, APIServer, ClusterOperator, ClusterVersion
+	Operator operatorclient.Interface // operator.openshift.io/v1: IngressController
+	Machine  machineclient.Interface  // machine.openshift.io/v1beta1: MachineSet
 }
 
 // Options tune Connect.
@@ -138,10 +151,20 @@ func Connect(cfg *rest.Config, o Options) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building client: %w", err)
 	}
+	var osc OpenShift
+	if osc.Config, err = configclient.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the config.openshift.io client: %w", err)
+	}
+	if osc.Operator, err = operatorclient.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the operator.openshift.io client: %w", err)
+	}
+	if osc.Machine, err = machineclient.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the machine.openshift.io client: %w", err)
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building discovery client: %w", err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	return &Clients{Config: cfg, Dynamic: dyn, Typed: typed, Mapper: mapper}, nil
+	return &Clients{Config: cfg, Dynamic: dyn, Typed: typed, Mapper: mapper, OpenShift: osc}, nil
 }
