@@ -10,12 +10,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -36,10 +39,8 @@ const (
 )
 
 var (
-	oauthGVK  = kube.GVK("config.openshift.io/v1", "OAuth")
-	crbGVK    = kube.GVK("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
-	coGVK     = kube.GVK("config.openshift.io/v1", "ClusterOperator")
-	secretGVK = kube.GVK("v1", "Secret")
+	oauthGVK  = configv1.GroupVersion.WithKind("OAuth")
+	secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
 )
 
 // Record is what the phase keeps in the state.
@@ -89,27 +90,32 @@ func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 func (p *phase) spec() *configs.OAuth { return p.env.Cluster.Spec.OAuth }
 
-// idp is the identity provider entry we own in oauth/cluster.
-func (p *phase) idp() map[string]any {
+// idp is the identity provider entry we own in oauth/cluster: the whole entry is ours,
+// so a live entry of that name is as we want it only when it is equal to this one.
+func (p *phase) idp() configv1.IdentityProvider {
 	g := p.spec().Google
-	google := map[string]any{"clientID": g.ClientID, "clientSecret": map[string]any{"name": SecretName}}
-	if g.HostedDomain != "" {
-		google["hostedDomain"] = g.HostedDomain
+	return configv1.IdentityProvider{
+		Name:          g.Name,
+		MappingMethod: configv1.MappingMethodClaim,
+		IdentityProviderConfig: configv1.IdentityProviderConfig{
+			Type: configv1.IdentityProviderTypeGoogle,
+			Google: &configv1.GoogleIdentityProvider{
+				ClientID:     g.ClientID,
+				ClientSecret: configv1.SecretNameReference{Name: SecretName},
+				HostedDomain: g.HostedDomain,
+			},
+		},
 	}
-	return map[string]any{"name": g.Name, "mappingMethod": "claim", "type": "Google", "google": google}
 }
 
-func (p *phase) binding() *unstructured.Unstructured {
-	var subjects []any
+func (p *phase) binding() *kube.Unstructured {
+	crb := rbacv1ac.ClusterRoleBinding(AdminBinding).
+		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"}).
+		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("ClusterRole").WithName("cluster-admin"))
 	for _, a := range p.spec().Admins {
-		subjects = append(subjects, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": a})
+		crb.WithSubjects(rbacv1ac.Subject().WithAPIGroup("rbac.authorization.k8s.io").WithKind("User").WithName(a))
 	}
-	crb := kube.Obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", AdminBinding, map[string]any{
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-		"subjects": subjects,
-	})
-	crb.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"})
-	return crb
+	return kube.MustApply(crb)
 }
 
 // secretDigest identifies the secret value without storing it.
@@ -120,7 +126,7 @@ func secretDigest(v string) string {
 
 type observed struct {
 	changes   []installer.Change
-	oauth     *unstructured.Unstructured
+	oauth     *configv1.OAuth
 	kubeadmin bool
 }
 
@@ -143,22 +149,22 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		case string(live.Data[secretKey]) != v:
 			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "Secret " + ConfigNS + "/" + SecretName, Detail: "client secret changed"})
 		}
-		oa, err := c.Get(ctx, oauthGVK, "", "cluster")
-		if err != nil {
-			return nil, "", err
-		}
-		if oa == nil {
+		oa, err := c.OpenShift.Config.ConfigV1().OAuths().Get(ctx, "cluster", metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil, "", fmt.Errorf("oauth.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
+		case err != nil:
+			return nil, "", fmt.Errorf("reading oauth.config.openshift.io/cluster: %w", err)
 		}
 		o.oauth = oa
-		if _, cur := findIdP(oa, g.Name); cur == nil {
+		if cur := findIdP(oa.Spec.IdentityProviders, g.Name); cur == nil {
 			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "add identity provider " + g.Name})
-		} else if path, same := kube.Subset(p.idp(), cur, ""); !same {
-			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + g.Name + path + " differs"})
+		} else if !reflect.DeepEqual(*cur, p.idp()) {
+			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "OAuth cluster", Detail: "identity provider " + g.Name + " differs"})
 		}
 	}
 	if len(p.spec().Admins) > 0 {
-		ch, err := c.Diff(ctx, []*unstructured.Unstructured{p.binding()})
+		ch, err := c.Diff(ctx, []*kube.Unstructured{p.binding()})
 		if err != nil {
 			return nil, "", err
 		}
@@ -184,14 +190,14 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 	return o, secret, nil
 }
 
-func findIdP(oa *unstructured.Unstructured, name string) ([]any, map[string]any) {
-	idps, _, _ := unstructured.NestedSlice(oa.Object, "spec", "identityProviders")
-	for _, i := range idps {
-		if m, ok := i.(map[string]any); ok && m["name"] == name {
-			return idps, m
+// findIdP returns the identity provider of that name (nil: none).
+func findIdP(idps []configv1.IdentityProvider, name string) *configv1.IdentityProvider {
+	for i := range idps {
+		if idps[i].Name == name {
+			return &idps[i]
 		}
 	}
-	return idps, nil
+	return nil
 }
 
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
@@ -222,18 +228,15 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	if g := p.spec().Google; g != nil {
-		sec := &corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: SecretName, Namespace: ConfigNS, Labels: map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"}},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{secretKey: []byte(secret)},
-		}
-		u, err := kube.FromJSONish(sec)
+		sec, err := kube.FromApply(corev1ac.Secret(SecretName, ConfigNS).
+			WithLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap"}).
+			WithType(corev1.SecretTypeOpaque).
+			WithData(map[string][]byte{secretKey: []byte(secret)}))
 		if err != nil {
+			// Not wrapped: the error could quote the value.
 			return fmt.Errorf("encoding the client secret object")
 		}
-		delete(u, "status")
-		if err := c.Apply(ctx, s, &unstructured.Unstructured{Object: u}); err != nil {
+		if err := c.Apply(ctx, s, sec); err != nil {
 			return err
 		}
 		if err := save(ctx, s, func(r *Record) { r.SecretDigest = secretDigest(secret) }); err != nil {
@@ -275,19 +278,15 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 		}
 	} else if rec.LoginRolledOut == nil {
 		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
-			co, err := c.Get(ctx, coGVK, "", authOperatorCO)
-			if err != nil || co == nil {
-				return false, "not found", err
-			}
-			avail, _, _ := kube.Condition(co, "Available")
-			prog, _, msg := kube.Condition(co, "Progressing")
+			co, err := c.OpenShift.Config.ConfigV1().ClusterOperators().Get(ctx, authOperatorCO, metav1.GetOptions{})
 			switch {
-			case prog == "True":
-				return false, "Progressing: " + msg, nil
-			case avail != "True":
-				return false, "not Available", nil
+			case apierrors.IsNotFound(err):
+				return false, "not found", nil
+			case err != nil:
+				return false, "", fmt.Errorf("reading ClusterOperator %s: %w", authOperatorCO, err)
 			}
-			return true, "", nil
+			settled, status := kube.OperatorSettled(co)
+			return settled, status, nil
 		})
 		if err != nil {
 			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
@@ -305,16 +304,12 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 // provider already as we want it is left alone (oauth/cluster is then adopted).
 func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
 	name := p.spec().Google.Name
-	changed, err := c.EditList(ctx, s, kube.ListEdit{
+	changed, err := kube.EditTypedList(ctx, c, s, kube.TypedListEdit[configv1.IdentityProvider]{
 		GVK: oauthGVK, Name: "cluster", Path: []string{"spec", "identityProviders"}, Key: "name",
-		Edit: func(idps []any) []any {
-			for i, idp := range idps {
-				if m, ok := idp.(map[string]any); ok && m["name"] == name {
-					if _, same := kube.Subset(p.idp(), m, ""); !same {
-						idps[i] = p.idp()
-					}
-					return idps
-				}
+		Edit: func(idps []configv1.IdentityProvider) []configv1.IdentityProvider {
+			if cur := findIdP(idps, name); cur != nil {
+				*cur = p.idp()
+				return idps
 			}
 			return append(idps, p.idp())
 		},
@@ -335,11 +330,11 @@ func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Client
 }
 
 func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	live, err := c.Get(ctx, crbGVK, "", AdminBinding)
-	if err != nil {
-		return err
+	_, err := c.Typed.RbacV1().ClusterRoleBindings().Get(ctx, AdminBinding, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading ClusterRoleBinding %s: %w", AdminBinding, err)
 	}
-	if live == nil || p.spec().Google == nil {
+	if apierrors.IsNotFound(err) || p.spec().Google == nil {
 		return fmt.Errorf("not removing kubeadmin: the admins' ClusterRoleBinding %s or the Google login is missing, so nobody could log in", AdminBinding)
 	}
 	rec, err := installer.Load[Record](s)
