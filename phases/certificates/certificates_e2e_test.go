@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	configv1 "github.com/openshift/api/config/v1"
+	operatorv1 "github.com/openshift/api/operator/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -348,16 +350,20 @@ var (
 
 func (w *world) ingressCert(t *testing.T) string {
 	t.Helper()
-	ic, err := w.dyn.Resource(icGVR).Namespace(operatorNS).Get(context.Background(), "default", metav1.GetOptions{})
+	u, err := w.dyn.Resource(icGVR).Namespace(operatorNS).Get(context.Background(), "default", metav1.GetOptions{})
 	require.NoError(t, err)
-	return ingressCertOf(ic)
+	var ic operatorv1.IngressController
+	require.NoError(t, kube.Into(u, &ic))
+	return ingressCertOf(&ic)
 }
 
-func (w *world) namedCerts(t *testing.T) []any {
+func (w *world) namedCerts(t *testing.T) namedCerts {
 	t.Helper()
-	as, err := w.dyn.Resource(asGVR).Get(context.Background(), "cluster", metav1.GetOptions{})
+	u, err := w.dyn.Resource(asGVR).Get(context.Background(), "cluster", metav1.GetOptions{})
 	require.NoError(t, err)
-	return namedCertsOf(as)
+	var as configv1.APIServer
+	require.NoError(t, kube.Into(u, &as))
+	return namedCertsOf(&as)
 }
 
 // seedAdminCertificates gives the cluster what an admin may have configured before the
@@ -528,7 +534,7 @@ func TestE2EOrderReuseRenewDestroy(t *testing.T) {
 	assert.Regexp(t, `^issued certificate `+serialOf(leaf)+`, valid until \d{4}-\d\d-\d\d; renewal window opens in 5\d days$`, r.doneMessages()[0],
 		"the run that ordered says so, not what the next run will do")
 	assert.Equal(t, IngressSecret, w.ingressCert(t))
-	assert.Equal(t, []any{entry("admin-cert", "api-internal.example.com"), namedCert(c.APIHost())}, w.namedCerts(t), "merged: the admin's named certificate is kept")
+	assert.Equal(t, namedCerts{entry("admin-cert", "api-internal.example.com"), namedCert(c.APIHost())}, w.namedCerts(t), "merged: the admin's named certificate is kept")
 	w.requireRolledOutBeforeDone(t, r, "ingress", "both rollouts were waited for")
 	w.requireRolledOutBeforeDone(t, r, "kube-apiserver", "both rollouts were waited for")
 
@@ -605,7 +611,7 @@ func TestE2EOrderReuseRenewDestroy(t *testing.T) {
 	// Destroy: the admin's certificates are back, ours are gone, the ledger stays.
 	r.destroy(env)
 	assert.Equal(t, "admin-cert", w.ingressCert(t))
-	assert.Equal(t, []any{entry("admin-cert", "api-internal.example.com")}, w.namedCerts(t))
+	assert.Equal(t, namedCerts{entry("admin-cert", "api-internal.example.com")}, w.namedCerts(t))
 	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
 		_, err := w.typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "%s/%s deleted", ref[0], ref[1])
@@ -655,7 +661,7 @@ func TestE2ENamesAndBadServer(t *testing.T) {
 	assert.JSONEq(t, string(acct), string(again), "the same account, not a second one")
 	leaf := w.requireIssuedByPebble(t, b)
 	assert.ElementsMatch(t, Names(b), leaf.DNSNames)
-	assert.Equal(t, []any{namedCert(b.APIHost())}, w.namedCerts(t), "our entry follows the new name")
+	assert.Equal(t, namedCerts{namedCert(b.APIHost())}, w.namedCerts(t), "our entry follows the new name")
 	require.Len(t, r.ledger(), 2)
 
 	// A server that does not answer.
@@ -673,7 +679,7 @@ func TestE2ENamesAndBadServer(t *testing.T) {
 	assert.Zero(t, res.orders)
 	after, _ := w.served(t, IngressNS, IngressSecret)
 	assert.Equal(t, leaf.SerialNumber, after.SerialNumber)
-	assert.Equal(t, []any{namedCert(b.APIHost())}, w.namedCerts(t))
+	assert.Equal(t, namedCerts{namedCert(b.APIHost())}, w.namedCerts(t))
 	assert.Len(t, r.ledger(), 2)
 
 	r.destroy(envB)

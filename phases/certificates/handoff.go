@@ -83,7 +83,7 @@ var secretRefs = [][2]string{{ConfigNS, APISecret}, {IngressNS, IngressSecret}}
 // its trigger policies check (above) and the certificate details its issuing controller
 // writes (internal/controller/certificates/secrets.go AnnotationsForCertificate, values
 // as it encodes them: CSV, empty kept for common name, IP and URI names).
-func handOffMetadata(certificate string, leaf *x509.Certificate) (map[string]any, error) {
+func handOffMetadata(certificate string, leaf *x509.Certificate) (map[string]string, error) {
 	alt, err := joinCSV(leaf.DNSNames)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func handOffMetadata(certificate string, leaf *x509.Certificate) (map[string]any
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
+	return map[string]string{
 		cmCertificateName: certificate,
 		cmIssuerName:      IssuerName,
 		cmIssuerKind:      "ClusterIssuer",

@@ -111,3 +111,11 @@ func TestRenewRefusal(t *testing.T) {
 		"(cmctl renew -n openshift-config rhoai-bootstrap-api-tls; cmctl renew -n openshift-ingress rhoai-bootstrap-ingress-tls); "+
 		"to order from the bootstrap anyway, run `rhoai-bootstrap certificates renew --force`")
 }
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"slices"
 
+	configv1 "github.com/openshift/api/config/v1"
+	operatorv1 "github.com/openshift/api/operator/v1"
+	operatorv1ac "github.com/openshift/client-go/operator/applyconfigurations/operator/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/api/equality"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
@@ -80,89 +83,61 @@ func serialOf(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNum
 // tlsSecret is one of our TLS secrets. The same certificate and key go to both endpoints.
 // It carries cert-manager's annotations for the payload's Certificate of the same name,
 // so cert-manager takes it over without ordering (handoff.go).
-func tlsSecret(namespace, name string, b bundle) *unstructured.Unstructured {
-	meta := map[string]any{
-		"name": name, "namespace": namespace,
-		"labels": map[string]any{"app.kubernetes.io/managed-by": "rhoai-bootstrap", cmPartOfLabel: "true"},
-	}
+func tlsSecret(namespace, name string, b bundle) *kube.Unstructured {
+	sec := corev1ac.Secret(name, namespace).
+		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "rhoai-bootstrap", cmPartOfLabel: "true"}).
+		WithType(corev1.SecretTypeTLS).
+		WithData(map[string][]byte{corev1.TLSCertKey: b.Chain, corev1.TLSPrivateKeyKey: b.Key})
 	if leaf, _, err := b.parse(); err == nil {
 		if a, err := handOffMetadata(name, leaf); err == nil {
-			meta["annotations"] = a
+			sec.WithAnnotations(a)
 		}
 	}
-	return kube.Obj("v1", "Secret", namespace, name, map[string]any{
-		"metadata": meta,
-		"type":     string(corev1.SecretTypeTLS),
-		"data": map[string]any{
-			corev1.TLSCertKey:       b64(b.Chain),
-			corev1.TLSPrivateKeyKey: b64(b.Key),
-		},
-	})
+	return kube.MustApply(sec)
 }
 
 // secrets are both TLS secrets.
-func secrets(b bundle) []*unstructured.Unstructured {
-	return []*unstructured.Unstructured{tlsSecret(IngressNS, IngressSecret, b), tlsSecret(ConfigNS, APISecret, b)}
+func secrets(b bundle) []*kube.Unstructured {
+	return []*kube.Unstructured{tlsSecret(IngressNS, IngressSecret, b), tlsSecret(ConfigNS, APISecret, b)}
 }
 
 // ingressPatch is what we server-side-apply to the default IngressController: only the
-// field we own.
-func ingressPatch(secret string) *unstructured.Unstructured {
-	spec := map[string]any{}
+// field we own (none when secret is empty: applying that gives the field up).
+func ingressPatch(secret string) *kube.Unstructured {
+	spec := operatorv1ac.IngressControllerSpec()
 	if secret != "" {
-		spec["defaultCertificate"] = map[string]any{"name": secret}
+		spec.WithDefaultCertificate(corev1.LocalObjectReference{Name: secret})
 	}
-	return kube.Obj("operator.openshift.io/v1", "IngressController", operatorNS, "default", map[string]any{"spec": spec})
+	return kube.MustApply(operatorv1ac.IngressController("default", operatorNS).WithSpec(spec))
 }
 
 // namedCert is our entry in apiserver/cluster's spec.servingCerts.namedCertificates.
-func namedCert(host string) map[string]any {
-	return map[string]any{"names": []any{host}, "servingCertificate": map[string]any{"name": APISecret}}
+func namedCert(host string) configv1.APIServerNamedServingCert {
+	return configv1.APIServerNamedServingCert{Names: []string{host}, ServingCertificate: configv1.SecretNameReference{Name: APISecret}}
 }
 
-func entryNames(e any) []string {
-	m, _ := e.(map[string]any)
-	l, _ := m["names"].([]any)
-	out := make([]string, 0, len(l))
-	for _, n := range l {
-		if s, ok := n.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func entrySecret(e any) string {
-	m, _ := e.(map[string]any)
-	sc, _ := m["servingCertificate"].(map[string]any)
-	s, _ := sc["name"].(string)
-	return s
-}
-
-func isOurs(e any) bool { return entrySecret(e) == APISecret }
+func isOurs(e configv1.APIServerNamedServingCert) bool { return e.ServingCertificate.Name == APISecret }
 
 // mergeNamedCerts puts our entry for host into the API server's named certificates and
 // keeps the others. An entry of someone else's that also serves host would make the API
 // server's choice ambiguous: host is taken out of its names (the entry goes when host was
 // its only name); the inventory keeps the original so destroy can put it back.
-func mergeNamedCerts(live []any, host string) []any {
-	var out []any
+func mergeNamedCerts(live []configv1.APIServerNamedServingCert, host string) []configv1.APIServerNamedServingCert {
+	var out []configv1.APIServerNamedServingCert
 	for _, e := range live {
 		if isOurs(e) {
 			continue
 		}
-		names := entryNames(e)
-		if !slices.Contains(names, host) {
+		if !slices.Contains(e.Names, host) {
 			out = append(out, e)
 			continue
 		}
-		rest := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == host })
+		rest := slices.DeleteFunc(slices.Clone(e.Names), func(n string) bool { return n == host })
 		if len(rest) == 0 {
 			continue
 		}
-		m := deepCopy(e)
-		m["names"] = toAny(rest)
-		out = append(out, m)
+		e.Names = rest
+		out = append(out, e)
 	}
 	return append(out, namedCert(host))
 }
@@ -176,40 +151,17 @@ func isSubset(a, b []string) bool {
 	return true
 }
 
-func sameList(a, b []any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if _, ok := kube.Subset(a[i], b[i], ""); !ok {
-			return false
-		}
-		if _, ok := kube.Subset(b[i], a[i], ""); !ok {
-			return false
-		}
-	}
-	return true
+// sameList reports whether two lists of named certificates are the same entries in the
+// same order.
+func sameList(a, b []configv1.APIServerNamedServingCert) bool {
+	return equality.Semantic.DeepEqual(a, b)
 }
 
-func namedCertsOf(u *unstructured.Unstructured) []any {
-	if u == nil {
+func namedCertsOf(as *configv1.APIServer) []configv1.APIServerNamedServingCert {
+	if as == nil {
 		return nil
 	}
-	l, _, _ := unstructured.NestedSlice(u.Object, "spec", "servingCerts", "namedCertificates")
-	return l
-}
-
-func deepCopy(e any) map[string]any {
-	m, _ := e.(map[string]any)
-	return runtime.DeepCopyJSON(m)
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
+	return as.Spec.ServingCerts.NamedCertificates
 }
 
 // trustRoot adds root to the certificate-authority-data of every cluster in a kubeconfig
@@ -241,7 +193,9 @@ func trustRoot(kubeconfig []byte, root *x509.Certificate) ([]byte, bool, error) 
 	return out, true, nil
 }
 
-func ingressCertOf(ic *unstructured.Unstructured) string {
-	name, _, _ := unstructured.NestedString(ic.Object, "spec", "defaultCertificate", "name")
-	return name
+func ingressCertOf(ic *operatorv1.IngressController) string {
+	if ic.Spec.DefaultCertificate == nil {
+		return ""
+	}
+	return ic.Spec.DefaultCertificate.Name
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"testing"
 
+	configv1 "github.com/openshift/api/config/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/clientcmd"
@@ -44,9 +45,11 @@ func TestIngressPatch(t *testing.T) {
 	assert.Equal(t, map[string]any{}, ingressPatch("").Object["spec"], "restoring the cluster's own certificate drops our field")
 }
 
-func entry(secret string, names ...string) map[string]any {
-	return map[string]any{"names": toAny(names), "servingCertificate": map[string]any{"name": secret}}
+func entry(secret string, names ...string) configv1.APIServerNamedServingCert {
+	return configv1.APIServerNamedServingCert{Names: names, ServingCertificate: configv1.SecretNameReference{Name: secret}}
 }
+
+type namedCerts = []configv1.APIServerNamedServingCert
 
 func TestNamedCertificates(t *testing.T) {
 	host := "api.c.example.com"
@@ -55,18 +58,18 @@ func TestNamedCertificates(t *testing.T) {
 	only := entry("admin-only", host)
 
 	t.Run("merge keeps others and adds ours once", func(t *testing.T) {
-		out := mergeNamedCerts([]any{other}, host)
-		assert.Equal(t, []any{other, namedCert(host)}, out)
+		out := mergeNamedCerts(namedCerts{other}, host)
+		assert.Equal(t, namedCerts{other, namedCert(host)}, out)
 		assert.True(t, sameList(out, mergeNamedCerts(out, host)), "merging again changes nothing")
 	})
 	t.Run("merge replaces our old entry (cluster renamed)", func(t *testing.T) {
-		out := mergeNamedCerts([]any{namedCert("api.old.example.com"), other}, host)
-		assert.Equal(t, []any{other, namedCert(host)}, out)
+		out := mergeNamedCerts(namedCerts{namedCert("api.old.example.com"), other}, host)
+		assert.Equal(t, namedCerts{other, namedCert(host)}, out)
 	})
 	t.Run("merge takes our host away from someone else's entry", func(t *testing.T) {
-		out := mergeNamedCerts([]any{shared, only, other}, host)
-		assert.Equal(t, []any{entry("admin-cert", "api.alias.example.com"), other, namedCert(host)}, out)
-		assert.Equal(t, []any{host, "api.alias.example.com"}, shared["names"], "the live entry itself is not modified")
+		out := mergeNamedCerts(namedCerts{shared, only, other}, host)
+		assert.Equal(t, namedCerts{entry("admin-cert", "api.alias.example.com"), other, namedCert(host)}, out)
+		assert.Equal(t, []string{host, "api.alias.example.com"}, shared.Names, "the live entry itself is not modified")
 	})
 }
 

@@ -25,7 +25,6 @@ package certificates
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,10 +38,10 @@ import (
 
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/lego"
+	configv1 "github.com/openshift/api/config/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -90,8 +89,8 @@ func save(ctx context.Context, s *installer.Scope, change func(*Record)) error {
 }
 
 var (
-	asGVK     = kube.GVK("config.openshift.io/v1", "APIServer")
-	secretGVK = kube.GVK("v1", "Secret")
+	asGVK     = configv1.GroupVersion.WithKind("APIServer")
+	secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
 )
 
 // Options tune the phase from the command line.
@@ -323,18 +322,28 @@ func (p *phase) readServed(ctx context.Context, c *kube.Clients) (*bundle, error
 	return nil, nil
 }
 
+// readAPIServer reads apiserver.config.openshift.io/cluster, which every OpenShift
+// cluster has.
+func readAPIServer(ctx context.Context, c *kube.Clients) (*configv1.APIServer, error) {
+	as, err := c.OpenShift.Config.ConfigV1().APIServers().Get(ctx, "cluster", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
+	case err != nil:
+		return nil, fmt.Errorf("reading apiserver.config.openshift.io/cluster: %w", err)
+	}
+	return as, nil
+}
+
 // patchChanges lists what the two patches would change (reads only).
 func (p *phase) patchChanges(ctx context.Context, c *kube.Clients) ([]installer.Change, error) {
-	ch, err := c.Diff(ctx, []*unstructured.Unstructured{ingressPatch(IngressSecret)})
+	ch, err := c.Diff(ctx, []*kube.Unstructured{ingressPatch(IngressSecret)})
 	if err != nil {
 		return nil, err
 	}
-	as, err := c.Get(ctx, asGVK, "", "cluster")
+	as, err := readAPIServer(ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	if as == nil {
-		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
 	}
 	live := namedCertsOf(as)
 	if !sameList(live, mergeNamedCerts(live, p.env.Cluster.APIHost())) {
@@ -536,15 +545,15 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 	}
 
 	// What is about to change decides which operators must roll out.
-	ingressCh, err := c.Diff(ctx, []*unstructured.Unstructured{tlsSecret(IngressNS, IngressSecret, b), ingressPatch(IngressSecret)})
+	ingressCh, err := c.Diff(ctx, []*kube.Unstructured{tlsSecret(IngressNS, IngressSecret, b), ingressPatch(IngressSecret)})
 	if err != nil {
 		return err
 	}
-	apiCh, err := c.Diff(ctx, []*unstructured.Unstructured{tlsSecret(ConfigNS, APISecret, b)})
+	apiCh, err := c.Diff(ctx, []*kube.Unstructured{tlsSecret(ConfigNS, APISecret, b)})
 	if err != nil {
 		return err
 	}
-	as, err := c.Get(ctx, asGVK, "", "cluster")
+	as, err := readAPIServer(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -648,9 +657,11 @@ func (p *phase) verifyAccess(ctx context.Context, s *installer.Scope) error {
 // recorded in the inventory, so destroy puts exactly those back).
 func (p *phase) mergeNamedCert(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
 	host := p.env.Cluster.APIHost()
-	changed, err := c.EditList(ctx, s, kube.ListEdit{
+	changed, err := kube.EditTypedList(ctx, c, s, kube.TypedListEdit[configv1.APIServerNamedServingCert]{
 		GVK: asGVK, Name: "cluster", Path: []string{"spec", "servingCerts", "namedCertificates"}, Key: "servingCertificate.name",
-		Edit: func(live []any) []any { return mergeNamedCerts(live, host) },
+		Edit: func(live []configv1.APIServerNamedServingCert) []configv1.APIServerNamedServingCert {
+			return mergeNamedCerts(live, host)
+		},
 	})
 	if err != nil {
 		return err
@@ -767,5 +778,3 @@ func (p *phase) revoke(ctx context.Context, s *installer.Scope, c *kube.Clients)
 	}
 	return nil
 }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
