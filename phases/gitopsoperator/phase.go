@@ -8,11 +8,14 @@ package gitopsoperator
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
+	operatorsv1 "github.com/operator-framework/api/pkg/operators/v1"
+	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
@@ -32,11 +35,12 @@ const (
 )
 
 var (
-	subGVK  = kube.GVK("operators.coreos.com/v1alpha1", "Subscription")
-	csvGVK  = kube.GVK("operators.coreos.com/v1alpha1", "ClusterServiceVersion")
-	ogGVK   = kube.GVK("operators.coreos.com/v1", "OperatorGroup")
-	nsGVK   = kube.GVK("v1", "Namespace")
-	crdGVK  = kube.GVK("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+	subGVK = operatorsv1alpha1.SchemeGroupVersion.WithKind(operatorsv1alpha1.SubscriptionKind)
+	csvGVK = operatorsv1alpha1.SchemeGroupVersion.WithKind(operatorsv1alpha1.ClusterServiceVersionKind)
+	ogGVK  = operatorsv1.SchemeGroupVersion.WithKind(operatorsv1.OperatorGroupKind)
+	crdGVK = kube.GVK("apiextensions.k8s.io/v1", "CustomResourceDefinition") // readiness by kstatus; no Go type linked for it
+	// The ArgoCD CR (argoproj-labs/argocd-operator api/v1beta1) has no Go module
+	// importable here: it stays unstructured.
 	argoGVK = kube.GVK("argoproj.io/v1beta1", "ArgoCD")
 )
 
@@ -94,21 +98,40 @@ func (p *phase) channel() string {
 	return ""
 }
 
-func (p *phase) olmObjects() []*unstructured.Unstructured {
-	ns := kube.Obj("v1", "Namespace", "", OperatorNS, nil)
-	ns.SetLabels(map[string]string{"openshift.io/cluster-monitoring": "true"})
-	og := kube.Obj("operators.coreos.com/v1", "OperatorGroup", OperatorNS, OperatorNS, map[string]any{
-		"spec": map[string]any{"upgradeStrategy": "Default"},
-	})
-	sub := kube.Obj("operators.coreos.com/v1alpha1", "Subscription", OperatorNS, Package, map[string]any{
-		"spec": map[string]any{
-			"channel":             p.channel(),
-			"name":                Package,
-			"source":              CatalogSource,
-			"sourceNamespace":     CatalogSourceNS,
-			"installPlanApproval": "Automatic",
+// subscription is our Subscription to the operator; config, when set, is its
+// spec.config (the operator's environment).
+func (p *phase) subscription(config *operatorsv1alpha1.SubscriptionConfig) *operatorsv1alpha1.Subscription {
+	return &operatorsv1alpha1.Subscription{
+		TypeMeta:   metav1.TypeMeta{APIVersion: subGVK.GroupVersion().String(), Kind: subGVK.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: Package, Namespace: OperatorNS},
+		Spec: &operatorsv1alpha1.SubscriptionSpec{
+			Channel:                p.channel(),
+			Package:                Package,
+			CatalogSource:          CatalogSource,
+			CatalogSourceNamespace: CatalogSourceNS,
+			InstallPlanApproval:    operatorsv1alpha1.ApprovalAutomatic,
+			Config:                 config,
 		},
+	}
+}
+
+// olmObjects are the operator's Namespace, OperatorGroup and Subscription. OLM's kinds
+// have Go types (operator-framework/api) but no apply configurations: kube.FromObject
+// turns them into what Apply takes.
+func (p *phase) olmObjects() []*unstructured.Unstructured {
+	ns := kube.MustApply(corev1ac.Namespace(OperatorNS).WithLabels(map[string]string{"openshift.io/cluster-monitoring": "true"}))
+	og, err := kube.FromObject(&operatorsv1.OperatorGroup{
+		TypeMeta:   metav1.TypeMeta{APIVersion: ogGVK.GroupVersion().String(), Kind: ogGVK.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: OperatorNS, Namespace: OperatorNS},
+		Spec:       operatorsv1.OperatorGroupSpec{UpgradeStrategy: operatorsv1.UpgradeStrategyDefault},
 	})
+	if err != nil {
+		panic(err) // built from constants: cannot fail to encode
+	}
+	sub, err := kube.FromObject(p.subscription(nil))
+	if err != nil {
+		panic(err)
+	}
 	return []*unstructured.Unstructured{ns, og, sub}
 }
 
@@ -126,40 +149,48 @@ func healthChecksPatch() *unstructured.Unstructured {
 // readiness reports the first thing not ready yet, or "" when everything is. ns/name is
 // the Subscription: ours, or one installed before the bootstrap.
 func (p *phase) readiness(ctx context.Context, c *kube.Clients, ns, name string) (string, error) {
-	sub, err := c.Get(ctx, subGVK, ns, name)
+	sub, err := kube.GetAs[operatorsv1alpha1.Subscription](ctx, c, subGVK, ns, name)
 	if err != nil || sub == nil {
 		return "Subscription " + name + ": not created", err
 	}
-	csvName, _, _ := unstructured.NestedString(sub.Object, "status", "installedCSV")
+	csvName := sub.Status.InstalledCSV
 	if csvName == "" {
-		state, _, _ := unstructured.NestedString(sub.Object, "status", "state")
-		if st, _, msg := kube.Condition(sub, "ResolutionFailed"); st == "True" {
-			ch, _, _ := unstructured.NestedString(sub.Object, "spec", "channel")
+		if cond := sub.Status.GetCondition(operatorsv1alpha1.SubscriptionResolutionFailed); cond.Status == corev1.ConditionTrue {
+			ch := ""
+			if sub.Spec != nil {
+				ch = sub.Spec.Channel
+			}
 			return "", fmt.Errorf("OLM cannot resolve %s in channel %s of Subscription %s: %s (check spec.gitops.operatorChannel, or that Subscription if it was made before the bootstrap)",
-				Package, nonEmpty(ch, "default"), kube.Ref(ns, name), msg)
+				Package, nonEmpty(ch, "default"), kube.Ref(ns, name), cond.Message)
 		}
-		return fmt.Sprintf("Subscription %s: %s", Package, nonEmpty(state, "waiting for an InstallPlan")), nil
+		return fmt.Sprintf("Subscription %s: %s", Package, nonEmpty(string(sub.Status.State), "waiting for an InstallPlan")), nil
 	}
-	csv, err := c.Get(ctx, csvGVK, ns, csvName)
+	csv, err := kube.GetAs[operatorsv1alpha1.ClusterServiceVersion](ctx, c, csvGVK, ns, csvName)
 	if err != nil || csv == nil {
 		return "CSV " + csvName + ": not created yet", err
 	}
-	phase, _, _ := unstructured.NestedString(csv.Object, "status", "phase")
-	if phase == "Failed" {
-		reason, _, _ := unstructured.NestedString(csv.Object, "status", "reason")
-		msg, _, _ := unstructured.NestedString(csv.Object, "status", "message")
-		return fmt.Sprintf("CSV %s: Failed (%s: %s)", csvName, reason, msg), nil
-	}
-	if phase != "Succeeded" {
-		return fmt.Sprintf("CSV %s: %s", csvName, nonEmpty(phase, "Pending")), nil
+	// A CSV does not follow the standard conditions: OLM reports its install by
+	// status.phase, Succeeded once the operator's deployments are available, Failed with
+	// status.reason and message (operator-framework/api pkg/operators/v1alpha1
+	// clusterserviceversion_types.go ClusterServiceVersionPhase; OLM's
+	// doc/design/architecture.md, "ClusterServiceVersion Control Loop").
+	switch csv.Status.Phase {
+	case operatorsv1alpha1.CSVPhaseFailed:
+		return fmt.Sprintf("CSV %s: Failed (%s: %s)", csvName, csv.Status.Reason, csv.Status.Message), nil
+	case operatorsv1alpha1.CSVPhaseSucceeded:
+	default:
+		return fmt.Sprintf("CSV %s: %s", csvName, nonEmpty(string(csv.Status.Phase), "Pending")), nil
 	}
 	for _, name := range crds {
 		crd, err := c.Get(ctx, crdGVK, "", name)
 		if err != nil {
 			return "", err
 		}
-		if st, _, _ := kube.Condition(crd, "Established"); st != "True" {
-			return "CRD " + name + ": not Established", nil
+		if crd == nil {
+			return "CRD " + name + ": not created yet", nil
+		}
+		if ready, status, err := kube.Ready(crd); err != nil || !ready {
+			return "CRD " + name + ": " + status, err
 		}
 	}
 	argo, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName)
@@ -190,6 +221,14 @@ func (p *phase) checkChannel(ctx context.Context, c *kube.Clients) error {
 	return nil
 }
 
+// subChannel is a Subscription's channel ("" for the package's default).
+func subChannel(sub *operatorsv1alpha1.Subscription) string {
+	if sub.Spec == nil {
+		return ""
+	}
+	return sub.Spec.Channel
+}
+
 func nonEmpty(s, def string) string {
 	if s == "" {
 		return def
@@ -200,7 +239,7 @@ func nonEmpty(s, def string) string {
 // existing is how OpenShift GitOps is, or is to be, installed on the cluster.
 type existing struct {
 	// sub is the live Subscription to the package (nil: none yet), at ns/name.
-	sub      *unstructured.Unstructured
+	sub      *operatorsv1alpha1.Subscription
 	ns, name string
 	// adopted: the operator was installed before the bootstrap (from the console, by
 	// another tool); it is taken as it is and never changed or removed by us.
@@ -209,7 +248,7 @@ type existing struct {
 	// namespace with more than one OperatorGroup (TooManyOperatorGroups:
 	// operator-lifecycle-manager pkg/controller/operators/olm/operator.go, and
 	// doc/design/operatorgroups.md), so when one is there we never add ours.
-	groups []*unstructured.Unstructured
+	groups []*operatorsv1.OperatorGroup
 }
 
 // find looks for a Subscription to the GitOps operator in every namespace: ours (recorded
@@ -217,20 +256,12 @@ type existing struct {
 func (p *phase) find(ctx context.Context, s *installer.Scope, c *kube.Clients) (*existing, error) {
 	ex := &existing{ns: OperatorNS, name: Package}
 	ours, isOurs := s.Tracked(kube.EntryID(subGVK, OperatorNS, Package))
-	ri, err := c.Resource(subGVK, "")
+	subs, err := kube.ListAs[operatorsv1alpha1.Subscription](ctx, c, subGVK, "", metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	list, err := ri.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing Subscriptions: %w", err)
-	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		return kube.Describe(&list.Items[i]) < kube.Describe(&list.Items[j])
-	})
-	for i := range list.Items {
-		sub := &list.Items[i]
-		if pkg, _, _ := unstructured.NestedString(sub.Object, "spec", "name"); pkg != Package {
+	for _, sub := range subs {
+		if sub.Spec == nil || sub.Spec.Package != Package {
 			continue
 		}
 		if isOurs && ours.Action == installer.Created && sub.GetNamespace() == OperatorNS && sub.GetName() == Package &&
@@ -242,16 +273,11 @@ func (p *phase) find(ctx context.Context, s *installer.Scope, c *kube.Clients) (
 			ex.sub, ex.ns, ex.name, ex.adopted = sub, sub.GetNamespace(), sub.GetName(), true
 		}
 	}
-	ogs, err := c.Resource(ogGVK, ex.ns)
+	groups, err := kube.ListAs[operatorsv1.OperatorGroup](ctx, c, ogGVK, ex.ns, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	groups, err := ogs.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing OperatorGroups in %s: %w", ex.ns, err)
-	}
-	for i := range groups.Items {
-		og := &groups.Items[i]
+	for _, og := range groups {
 		if e, ok := s.Tracked(kube.EntryID(ogGVK, og.GetNamespace(), og.GetName())); ok && e.Action == installer.Created {
 			continue
 		}
@@ -276,8 +302,8 @@ func (p *phase) desired(ex *existing) []*unstructured.Unstructured {
 // adoptions lists what Apply would adopt that the inventory does not hold yet.
 func (p *phase) adoptions(s *installer.Scope, ex *existing) []installer.Change {
 	var out []installer.Change
-	tracked := func(u *unstructured.Unstructured) bool {
-		_, ok := s.Tracked(kube.EntryID(u.GroupVersionKind(), u.GetNamespace(), u.GetName()))
+	tracked := func(o kube.Object) bool {
+		_, ok := s.Tracked(kube.EntryID(o.GetObjectKind().GroupVersionKind(), o.GetNamespace(), o.GetName()))
 		return ok
 	}
 	if ex.adopted && !tracked(ex.sub) {
@@ -295,7 +321,7 @@ func (p *phase) adoptions(s *installer.Scope, ex *existing) []installer.Change {
 // adoptNote says how an adopted Subscription is treated, naming a channel the file asks
 // for that is not applied.
 func (p *phase) adoptNote(ex *existing) string {
-	ch, _, _ := unstructured.NestedString(ex.sub.Object, "spec", "channel")
+	ch := subChannel(ex.sub)
 	note := "installed before the bootstrap (channel " + nonEmpty(ch, "default") + "); kept as it is, and left by destroy"
 	if want := p.channel(); want != "" && want != ch {
 		note += "; spec.gitops.operatorChannel " + want + " is not applied to it"
@@ -373,7 +399,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	var failedCSV string
 	channel := p.channel()
 	if ex.adopted {
-		channel, _, _ = unstructured.NestedString(ex.sub.Object, "spec", "channel")
+		channel = subChannel(ex.sub)
 	}
 	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+nonEmpty(channel, "default channel")+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
 		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
@@ -415,7 +441,7 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 	}
 	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
 	if ours, ok := s.Tracked(kube.EntryID(subGVK, OperatorNS, Package)); ok && ours.Action == installer.Created {
-		sub, err := c.Get(ctx, subGVK, OperatorNS, Package)
+		sub, err := kube.GetAs[operatorsv1alpha1.Subscription](ctx, c, subGVK, OperatorNS, Package)
 		if err != nil {
 			return err
 		}
@@ -429,14 +455,16 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 }
 
 // uninstall removes what our operator made: its default ArgoCD instance and its CSV.
-func (p *phase) uninstall(ctx context.Context, s *installer.Scope, c *kube.Clients, sub *unstructured.Unstructured) error {
+func (p *phase) uninstall(ctx context.Context, s *installer.Scope, c *kube.Clients, sub *operatorsv1alpha1.Subscription) error {
 	t, strip := p.env.Timeouts.Finalizers, p.env.StripFinalizers
 	// The operator recreates a deleted default instance; the documented way to remove it
 	// is to tell the operator so, and let it delete the instance itself.
 	if p.env.Cluster.Spec.GitOps != nil {
 		if argo, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName); err == nil && argo != nil {
-			disable := p.olmObjects()[2]
-			if err := unstructured.SetNestedSlice(disable.Object, []any{map[string]any{"name": "DISABLE_DEFAULT_ARGOCD_INSTANCE", "value": "true"}}, "spec", "config", "env"); err != nil {
+			disable, err := kube.FromObject(p.subscription(&operatorsv1alpha1.SubscriptionConfig{
+				Env: []corev1.EnvVar{{Name: "DISABLE_DEFAULT_ARGOCD_INSTANCE", Value: "true"}},
+			}))
+			if err != nil {
 				return err
 			}
 			if err := c.Apply(ctx, s, disable); err != nil {
@@ -451,7 +479,7 @@ func (p *phase) uninstall(ctx context.Context, s *installer.Scope, c *kube.Clien
 	if err := c.DeleteAndWait(ctx, s, argoGVK, ArgoNS, ArgoName, t, strip); err != nil && !kube.IsNotServed(err) {
 		return err
 	}
-	if csvName, _, _ := unstructured.NestedString(sub.Object, "status", "installedCSV"); csvName != "" {
+	if csvName := sub.Status.InstalledCSV; csvName != "" {
 		if err := c.DeleteAndWait(ctx, s, csvGVK, OperatorNS, csvName, t, strip); err != nil {
 			return err
 		}

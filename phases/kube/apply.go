@@ -64,9 +64,16 @@ func Ref(namespace, name string) string {
 	return namespace + "/" + name
 }
 
+// Object is an API object, unstructured or typed (typed ones read through the dynamic
+// client and decoded keep their apiVersion and kind).
+type Object interface {
+	metav1.Object
+	GetObjectKind() schema.ObjectKind
+}
+
 // Describe names an object for messages: "Subscription openshift-gitops-operator/openshift-gitops-operator".
-func Describe(u *unstructured.Unstructured) string {
-	return u.GetKind() + " " + Ref(u.GetNamespace(), u.GetName())
+func Describe(o Object) string {
+	return o.GetObjectKind().GroupVersionKind().Kind + " " + Ref(o.GetNamespace(), o.GetName())
 }
 
 // Diff compares desired objects with the cluster using reads only, and lists what Apply

@@ -40,8 +40,9 @@ import (
 var ourManagers = []string{FieldManager, FieldManager + "-initial"}
 
 // entryFor is the inventory entry of an object (action and uid to be filled in).
-func entryFor(u *unstructured.Unstructured) installer.InventoryEntry {
-	return installer.InventoryEntry{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+func entryFor(o Object) installer.InventoryEntry {
+	apiVersion, kind := o.GetObjectKind().GroupVersionKind().ToAPIVersionAndKind()
+	return installer.InventoryEntry{APIVersion: apiVersion, Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()}
 }
 
 // EntryID is the inventory identity of an object (see installer.InventoryEntry.ID).
@@ -57,7 +58,7 @@ func GVKOf(e installer.InventoryEntry) schema.GroupVersionKind {
 // known returns the phase's entry for the live object, when the entry is about this very
 // object: an entry whose uid differs is about an object that was deleted and replaced by
 // someone else, which we treat as never seen.
-func known(s *installer.Scope, live *unstructured.Unstructured) (installer.InventoryEntry, bool) {
+func known(s *installer.Scope, live Object) (installer.InventoryEntry, bool) {
 	e, ok := s.Tracked(entryFor(live).ID())
 	if !ok || (e.UID != "" && e.UID != string(live.GetUID())) {
 		return installer.InventoryEntry{}, false
@@ -211,7 +212,7 @@ func settleCreate(ctx context.Context, s *installer.Scope, u *unstructured.Unstr
 // Adopt records an object that exists and that the phase takes as it is (an operator
 // installed from the console, a ClusterAutoscaler made by someone else). Nothing is
 // written to the cluster; an object already in the inventory keeps its entry.
-func (c *Clients) Adopt(ctx context.Context, s *installer.Scope, live *unstructured.Unstructured, note string) error {
+func (c *Clients) Adopt(ctx context.Context, s *installer.Scope, live Object, note string) error {
 	if _, ok := known(s, live); ok {
 		return nil
 	}
@@ -220,7 +221,7 @@ func (c *Clients) Adopt(ctx context.Context, s *installer.Scope, live *unstructu
 	if err := s.Track(ctx, e); err != nil {
 		return err
 	}
-	s.Progress("adopted %s %s as it is: %s", live.GetKind(), Ref(live.GetNamespace(), live.GetName()), note)
+	s.Progress("adopted %s as it is: %s", Describe(live), note)
 	return nil
 }
 

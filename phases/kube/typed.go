@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sort"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -92,6 +94,39 @@ func GetAs[T any](ctx context.Context, c *Clients, gvk schema.GroupVersionKind, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// ListAs lists objects of a kind with Go types but no clientset here (OLM's) in
+// namespace ("" for all) into their Go type, sorted by namespace and name.
+func ListAs[T any, PT interface {
+	*T
+	Object
+}](ctx context.Context, c *Clients, gvk schema.GroupVersionKind, namespace string, opts metav1.ListOptions) ([]PT, error) {
+	ri, err := c.Resource(gvk, namespace)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s in %s: %w", gvk.Kind, nonEmpty(namespace, "all namespaces"), err)
+	}
+	out := make([]PT, 0, len(list.Items))
+	for i := range list.Items {
+		t := PT(new(T))
+		if err := Into(&list.Items[i], (*T)(t)); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return Describe(out[i]) < Describe(out[j]) })
+	return out, nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // TypedListEdit is a ListEdit whose entries are read as T (configv1.IdentityProvider,
