@@ -22,14 +22,30 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
 var packageManifestGVK = kube.GVK("packages.operators.coreos.com/v1", "PackageManifest")
+
+// packageManifest is the part of a PackageManifest we read. Its Go type lives in
+// operator-lifecycle-manager (pkg/package-server/apis/operators/v1/
+// packagemanifest_types.go: PackageManifestStatus.CatalogSource, DefaultChannel,
+// Channels[].Name), a module not importable here, and not in operator-framework/api
+// (whose pkg/manifests PackageManifest is the on-disk bundle format): these are its
+// fields with the same JSON names.
+type packageManifest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Status            struct {
+		CatalogSource  string `json:"catalogSource"`
+		DefaultChannel string `json:"defaultChannel"`
+		Channels       []struct {
+			Name string `json:"name"`
+		} `json:"channels"`
+	} `json:"status"`
+}
 
 // servedWithin is how long Lookup waits for the package server's API to be served.
 const servedWithin = 30 * time.Second
@@ -70,10 +86,9 @@ func Lookup(ctx context.Context, c *kube.Clients, source, sourceNamespace, name 
 	// not list it for a few seconds (its APIService is not Available yet), and a real
 	// cluster shows the same while the packageserver pods roll. Wait briefly for it before
 	// calling the catalog unreadable.
-	var ri dynamic.ResourceInterface
 	var last error
 	if err := wait.PollUntilContextTimeout(ctx, time.Second, servedWithin, true, func(context.Context) (bool, error) {
-		ri, last = c.Resource(packageManifestGVK, sourceNamespace)
+		_, last = c.Resource(packageManifestGVK, sourceNamespace)
 		if last != nil && meta.IsNoMatchError(errors.Unwrap(last)) {
 			return false, nil // not listed by discovery yet
 		}
@@ -84,26 +99,21 @@ func Lookup(ctx context.Context, c *kube.Clients, source, sourceNamespace, name 
 		}
 		return nil, notServed(last)
 	}
-	list, err := ri.List(ctx, metav1.ListOptions{
+	list, err := kube.ListAs[packageManifest](ctx, c, packageManifestGVK, sourceNamespace, metav1.ListOptions{
 		LabelSelector: "catalog=" + source + ",catalog-namespace=" + sourceNamespace,
 		FieldSelector: "metadata.name=" + name,
 	})
 	if err != nil {
 		return nil, notServed(err)
 	}
-	for _, pm := range list.Items {
-		src, _, _ := unstructured.NestedString(pm.Object, "status", "catalogSource")
-		if pm.GetName() != name || src != source {
+	for _, pm := range list {
+		if pm.Name != name || pm.Status.CatalogSource != source {
 			continue
 		}
-		p := &Package{Name: name, Source: source, SourceNamespace: sourceNamespace}
-		p.DefaultChannel, _, _ = unstructured.NestedString(pm.Object, "status", "defaultChannel")
-		channels, _, _ := unstructured.NestedSlice(pm.Object, "status", "channels")
-		for _, ch := range channels {
-			if m, ok := ch.(map[string]any); ok {
-				if n, _ := m["name"].(string); n != "" {
-					p.Channels = append(p.Channels, n)
-				}
+		p := &Package{Name: name, Source: source, SourceNamespace: sourceNamespace, DefaultChannel: pm.Status.DefaultChannel}
+		for _, ch := range pm.Status.Channels {
+			if ch.Name != "" {
+				p.Channels = append(p.Channels, ch.Name)
 			}
 		}
 		sort.Strings(p.Channels)
