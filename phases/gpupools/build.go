@@ -4,11 +4,18 @@
 package gpupools
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
+	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
+	machinev1beta1ac "github.com/openshift/client-go/machine/applyconfigurations/machine/v1beta1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
@@ -70,33 +77,45 @@ type Set struct {
 
 // Build clones GPU MachineSets from the cluster's worker MachineSets (one per zone, as
 // openshift-install generates them, or as they live on a running cluster).
-func Build(c *configs.Cluster, workers []*unstructured.Unstructured) (*Set, error) {
+func Build(c *configs.Cluster, workers []*machinev1beta1.MachineSet) (*Set, error) {
 	if len(c.Spec.GPUPools) == 0 {
 		return &Set{Replicas: map[string]int64{}}, nil
 	}
 	if len(workers) == 0 {
 		return nil, fmt.Errorf("no worker MachineSet to clone GPU MachineSets from")
 	}
-	byZone := map[string]*unstructured.Unstructured{}
-	for _, w := range workers {
-		if z := zoneOf(w); z != "" {
+	type worker struct {
+		ms       *machinev1beta1.MachineSet
+		provider *machinev1beta1.AWSMachineProviderConfig
+	}
+	var byZone = map[string]worker{}
+	var first worker
+	for i, w := range workers {
+		provider, err := awsProvider(w)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			first = worker{w, provider}
+		}
+		if z := provider.Placement.AvailabilityZone; z != "" {
 			if _, dup := byZone[z]; !dup {
-				byZone[z] = w
+				byZone[z] = worker{w, provider}
 			}
 		}
 	}
-	infraID := workers[0].GetLabels()[clusterLabel]
+	infraID := workers[0].Labels[clusterLabel]
 	if infraID == "" {
-		return nil, fmt.Errorf("worker MachineSet %s has no %s label", workers[0].GetName(), clusterLabel)
+		return nil, fmt.Errorf("worker MachineSet %s has no %s label", workers[0].Name, clusterLabel)
 	}
 	set := &Set{Replicas: map[string]int64{}}
 	for _, pool := range c.Spec.GPUPools {
 		for _, pl := range spread(pool) {
-			src := byZone[pl.Zone]
-			if src == nil {
-				src = workers[0]
+			src, ok := byZone[pl.Zone]
+			if !ok {
+				src = first
 			}
-			ms, err := cloneMachineSet(src, infraID, pool, pl.Zone)
+			ms, err := cloneMachineSet(src.provider, infraID, pool, pl.Zone)
 			if err != nil {
 				return nil, fmt.Errorf("gpu pool %s in %s: %w", pool.Name, pl.Zone, err)
 			}
@@ -107,6 +126,22 @@ func Build(c *configs.Cluster, workers []*unstructured.Unstructured) (*Set, erro
 	}
 	set.ClusterAutoscaler = ClusterAutoscaler(c)
 	return set, nil
+}
+
+// awsProvider decodes a MachineSet's providerSpec, a raw extension, into the AWS
+// provider's Go type. Fields the type does not know are dropped from the clone (the type
+// is openshift/api's, which the installer itself writes these specs with:
+// openshift/installer pkg/asset/machines/aws/machines.go provider()).
+func awsProvider(ms *machinev1beta1.MachineSet) (*machinev1beta1.AWSMachineProviderConfig, error) {
+	raw := ms.Spec.Template.Spec.ProviderSpec.Value
+	if raw == nil || len(raw.Raw) == 0 {
+		return nil, fmt.Errorf("worker MachineSet %s has no providerSpec.value", ms.Name)
+	}
+	var provider machinev1beta1.AWSMachineProviderConfig
+	if err := json.Unmarshal(raw.Raw, &provider); err != nil {
+		return nil, fmt.Errorf("worker MachineSet %s: reading providerSpec.value as an AWSMachineProviderConfig: %w", ms.Name, err)
+	}
+	return &provider, nil
 }
 
 // ClusterAutoscaler builds the ClusterAutoscaler whose GPU limits are each accelerator
@@ -132,120 +167,91 @@ func (s *Set) Objects() []*unstructured.Unstructured {
 	return out
 }
 
-func zoneOf(ms *unstructured.Unstructured) string {
-	z, _, _ := unstructured.NestedString(ms.Object, "spec", "template", "spec", "providerSpec", "value", "placement", "availabilityZone")
-	return z
-}
-
-func ourLabels(pool string) map[string]any {
-	return map[string]any{PoolLabel: pool, ManagedByLabel: ManagedBy}
+func ourLabels(pool string) map[string]string {
+	return map[string]string{PoolLabel: pool, ManagedByLabel: ManagedBy}
 }
 
 // cloneMachineSet copies the worker's provider spec (AMI, subnet, security groups, IAM
 // profile, user data) and changes what makes it a GPU pool: instance type, zone, subnet
 // for the zone, labels, taint, spot. Replicas are left out on purpose (see Set.Replicas).
-func cloneMachineSet(worker *unstructured.Unstructured, infraID string, pool configs.GPUPool, zone string) (*unstructured.Unstructured, error) {
-	provider, found, err := unstructured.NestedMap(worker.Object, "spec", "template", "spec", "providerSpec", "value")
-	if err != nil || !found {
-		return nil, fmt.Errorf("worker MachineSet %s has no providerSpec.value", worker.GetName())
-	}
-	srcZone := zoneOf(worker)
-	provider["instanceType"] = pool.InstanceType
-	provider["placement"] = map[string]any{"availabilityZone": zone, "region": nestedString(provider, "placement", "region")}
+func cloneMachineSet(worker *machinev1beta1.AWSMachineProviderConfig, infraID string, pool configs.GPUPool, zone string) (*unstructured.Unstructured, error) {
+	provider := worker.DeepCopy()
+	srcZone := provider.Placement.AvailabilityZone
+	provider.InstanceType = pool.InstanceType
+	provider.Placement = machinev1beta1.Placement{AvailabilityZone: zone, Region: provider.Placement.Region}
 	if srcZone != "" && srcZone != zone {
-		provider["subnet"] = rezone(provider["subnet"], srcZone, zone)
+		provider.Subnet = rezone(provider.Subnet, srcZone, zone)
 	}
 	if pool.Spot {
-		provider["spotMarketOptions"] = map[string]any{}
+		provider.SpotMarketOptions = &machinev1beta1.SpotMarketOptions{}
 	} else {
-		delete(provider, "spotMarketOptions")
+		provider.SpotMarketOptions = nil
 	}
 	// The cluster's worker template may carry volumes sized for CPU workloads; GPU images
 	// and model caches need room.
-	if bd, ok := provider["blockDevices"].([]any); ok && len(bd) > 0 {
-		if first, ok := bd[0].(map[string]any); ok {
-			if ebs, ok := first["ebs"].(map[string]any); ok {
-				if size, ok := ebs["volumeSize"].(int64); !ok || size < 250 {
-					ebs["volumeSize"] = int64(250)
-				}
-			}
+	if len(provider.BlockDevices) > 0 {
+		if ebs := provider.BlockDevices[0].EBS; ebs != nil && (ebs.VolumeSize == nil || *ebs.VolumeSize < 250) {
+			ebs.VolumeSize = ptr.To[int64](250)
 		}
+	}
+	raw, err := json.Marshal(provider)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the providerSpec: %w", err)
 	}
 	name := MachineSetName(infraID, pool.Name, zone)
 	value := pool.AcceleratorValue()
-	selector := map[string]any{clusterLabel: infraID, machineSetLabel: name}
-	templateLabels := map[string]any{clusterLabel: infraID, machineSetLabel: name,
-		"machine.openshift.io/cluster-api-machine-role": "worker", "machine.openshift.io/cluster-api-machine-type": "worker"}
 	labels := ourLabels(pool.Name)
 	labels[clusterLabel] = infraID
-	ms := kube.Obj("machine.openshift.io/v1beta1", "MachineSet", MachineAPINS, name, map[string]any{
-		"spec": map[string]any{
-			"selector": map[string]any{"matchLabels": selector},
-			"template": map[string]any{
-				"metadata": map[string]any{"labels": templateLabels},
-				"spec": map[string]any{
-					"metadata": map[string]any{"labels": map[string]any{
-						configs.AcceleratorLabel:      value,
-						"node-role.kubernetes.io/gpu": "",
-					}},
-					"taints":       []any{map[string]any{"key": configs.GPUTaintKey, "value": value, "effect": "NoSchedule"}},
-					"providerSpec": map[string]any{"value": provider},
-				},
-			},
-		},
-	})
-	ms.SetLabels(toStrings(labels))
-	return ms, nil
-}
-
-func nestedString(m map[string]any, fields ...string) string {
-	s, _, _ := unstructured.NestedString(m, fields...)
-	return s
+	ms := machinev1beta1ac.MachineSet(name, MachineAPINS).
+		WithLabels(labels).
+		WithSpec(machinev1beta1ac.MachineSetSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{clusterLabel: infraID, machineSetLabel: name})).
+			WithTemplate(machinev1beta1ac.MachineTemplateSpec().
+				WithLabels(map[string]string{clusterLabel: infraID, machineSetLabel: name,
+					"machine.openshift.io/cluster-api-machine-role": "worker", "machine.openshift.io/cluster-api-machine-type": "worker"}).
+				WithSpec(machinev1beta1ac.MachineSpec().
+					WithLabels(map[string]string{configs.AcceleratorLabel: value, "node-role.kubernetes.io/gpu": ""}).
+					WithTaints(corev1.Taint{Key: configs.GPUTaintKey, Value: value, Effect: corev1.TaintEffectNoSchedule}).
+					WithProviderSpec(machinev1beta1ac.ProviderSpec().WithValue(runtime.RawExtension{Raw: raw})))))
+	return kube.FromApply(ms)
 }
 
 // rezone rewrites zone names inside the subnet reference (filters by tag:Name such as
 // <infraID>-subnet-private-us-east-1a, or an explicit id we cannot translate).
-func rezone(v any, from, to string) any {
-	switch vv := v.(type) {
-	case string:
-		return strings.ReplaceAll(vv, from, to)
-	case []any:
-		out := make([]any, len(vv))
-		for i, e := range vv {
-			out[i] = rezone(e, from, to)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(vv))
-		for k, e := range vv {
-			out[k] = rezone(e, from, to)
-		}
-		return out
+func rezone(ref machinev1beta1.AWSResourceReference, from, to string) machinev1beta1.AWSResourceReference {
+	swap := func(s string) string { return strings.ReplaceAll(s, from, to) }
+	out := *ref.DeepCopy()
+	if out.ID != nil {
+		out.ID = ptr.To(swap(*out.ID))
 	}
-	return v
-}
-
-func toStrings(m map[string]any) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = fmt.Sprint(v)
+	if out.ARN != nil {
+		out.ARN = ptr.To(swap(*out.ARN))
+	}
+	for i := range out.Filters {
+		out.Filters[i].Name = swap(out.Filters[i].Name)
+		for j := range out.Filters[i].Values {
+			out.Filters[i].Values[j] = swap(out.Filters[i].Values[j])
+		}
 	}
 	return out
 }
 
+// machineAutoscaler and clusterAutoscaler stay unstructured: their Go types live in
+// openshift/cluster-autoscaler-operator, which does not build with this module's
+// Kubernetes libraries without replace directives (DESIGN.md, Dependencies).
 func machineAutoscaler(msName, pool string, pl placement) *unstructured.Unstructured {
 	ma := kube.Obj("autoscaling.openshift.io/v1beta1", "MachineAutoscaler", MachineAPINS, msName, map[string]any{
 		"spec": map[string]any{
 			"minReplicas": int64(pl.Min),
 			"maxReplicas": int64(pl.Max),
 			"scaleTargetRef": map[string]any{
-				"apiVersion": "machine.openshift.io/v1beta1",
+				"apiVersion": machinev1beta1.GroupVersion.String(),
 				"kind":       "MachineSet",
 				"name":       msName,
 			},
 		},
 	})
-	ma.SetLabels(toStrings(ourLabels(pool)))
+	ma.SetLabels(ourLabels(pool))
 	return ma
 }
 

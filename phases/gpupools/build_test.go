@@ -3,6 +3,7 @@ package gpupools
 import (
 	"testing"
 
+	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -54,8 +55,11 @@ spec:
 }
 
 func TestBuildClonesWorkerPerZone(t *testing.T) {
-	workers, err := kube.DecodeYAML([]byte(workerYAML))
+	objs, err := kube.DecodeYAML([]byte(workerYAML))
 	require.NoError(t, err)
+	worker := &machinev1beta1.MachineSet{}
+	require.NoError(t, kube.Into(objs[0], worker))
+	workers := []*machinev1beta1.MachineSet{worker}
 	c := cluster(t, "    - {name: l40s-private, gpu: L40S, access: private, min: 1, max: 3, spot: true}\n    - {name: t4, gpu: T4, min: 0, max: 1}\n")
 	set, err := Build(c, workers)
 	require.NoError(t, err)
@@ -87,10 +91,33 @@ func TestBuildClonesWorkerPerZone(t *testing.T) {
 		map[string]any{"type": "T4-SHARED", "min": int64(0), "max": int64(1)},
 	}, gpus)
 	// The worker template was not modified.
-	assert.Equal(t, "m6i.xlarge", get(workers[0], append(pv, "instanceType")...))
+	provider, err := awsProvider(workers[0])
+	require.NoError(t, err)
+	assert.Equal(t, "m6i.xlarge", provider.InstanceType)
+	assert.EqualValues(t, 120, *provider.BlockDevices[0].EBS.VolumeSize)
+	// What the clone carries decodes as the AWS provider's Go type, fields kept.
+	var clone machinev1beta1.MachineSet
+	require.NoError(t, kube.Into(ms, &clone))
+	cp, err := awsProvider(&clone)
+	require.NoError(t, err)
+	assert.Equal(t, "ami-0a1b2c3d4e5f", *cp.AMI.ID)
+	assert.Equal(t, "demo-x7k2p-worker-profile", *cp.IAMInstanceProfile.ID)
+	assert.Equal(t, machinev1beta1.Placement{AvailabilityZone: "us-east-1b", Region: "us-east-1"}, cp.Placement)
+	assert.Equal(t, "gp3", *cp.BlockDevices[0].EBS.VolumeType)
 }
 
 func TestBuildWithoutWorkers(t *testing.T) {
 	_, err := Build(cluster(t, "    - {name: t4, gpu: T4, min: 0, max: 1}\n"), nil)
 	require.ErrorContains(t, err, "no worker MachineSet")
+}
+
+// A worker whose providerSpec is not an AWS provider config is refused with its name.
+func TestBuildRefusesAnUnreadableProviderSpec(t *testing.T) {
+	objs, err := kube.DecodeYAML([]byte(workerYAML))
+	require.NoError(t, err)
+	worker := &machinev1beta1.MachineSet{}
+	require.NoError(t, kube.Into(objs[0], worker))
+	worker.Spec.Template.Spec.ProviderSpec.Value.Raw = []byte(`{"instanceType": 5}`)
+	_, err = Build(cluster(t, "    - {name: t4, gpu: T4, min: 0, max: 1}\n"), []*machinev1beta1.MachineSet{worker})
+	require.ErrorContains(t, err, "demo-x7k2p-worker-us-east-1a: reading providerSpec.value as an AWSMachineProviderConfig")
 }

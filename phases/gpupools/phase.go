@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,7 +25,7 @@ const Name = "gpu-pools"
 const initialManager = "rhoai-bootstrap-initial"
 
 var (
-	msGVK = kube.GVK("machine.openshift.io/v1beta1", "MachineSet")
+	msGVK = machinev1beta1.GroupVersion.WithKind("MachineSet")
 	maGVK = kube.GVK("autoscaling.openshift.io/v1beta1", "MachineAutoscaler")
 	caGVK = kube.GVK("autoscaling.openshift.io/v1", "ClusterAutoscaler")
 )
@@ -42,7 +43,7 @@ type plan struct {
 	set     *Set
 	changes []installer.Change
 	// stale are our objects for pools no longer declared.
-	stale []*unstructured.Unstructured
+	stale []kube.Object
 	// missing are MachineSets to create (with initial replicas).
 	missing sets.Set[string]
 	// createCA is set when no ClusterAutoscaler exists yet.
@@ -54,27 +55,25 @@ type plan struct {
 }
 
 func (p *phase) plan(ctx context.Context, s *installer.Scope, c *kube.Clients) (*plan, error) {
-	ri, err := c.Resource(msGVK, MachineAPINS)
+	list, err := c.OpenShift.Machine.MachineV1beta1().MachineSets(MachineAPINS).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing MachineSets in %s: %w", MachineAPINS, err)
 	}
-	list, err := ri.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing MachineSets: %w", err)
-	}
-	var workers, ours []*unstructured.Unstructured
+	var workers []*machinev1beta1.MachineSet
+	var ours []kube.Object
 	for i := range list.Items {
 		ms := &list.Items[i]
-		if ms.GetLabels()[PoolLabel] != "" {
+		// Items of a typed list carry no apiVersion/kind; the inventory needs them.
+		ms.SetGroupVersionKind(msGVK)
+		if ms.Labels[PoolLabel] != "" {
 			ours = append(ours, ms)
 			continue
 		}
-		role, _, _ := unstructured.NestedString(ms.Object, "spec", "template", "metadata", "labels", "machine.openshift.io/cluster-api-machine-role")
-		if role == "worker" {
+		if ms.Spec.Template.Labels["machine.openshift.io/cluster-api-machine-role"] == "worker" {
 			workers = append(workers, ms)
 		}
 	}
-	sort.Slice(workers, func(i, j int) bool { return workers[i].GetName() < workers[j].GetName() })
+	sort.Slice(workers, func(i, j int) bool { return workers[i].Name < workers[j].Name })
 	if len(p.env.Cluster.Spec.GPUPools) > 0 && len(workers) == 0 {
 		return nil, fmt.Errorf("no worker MachineSet in %s to clone GPU pools from", MachineAPINS)
 	}
@@ -126,7 +125,7 @@ func (p *phase) plan(ctx context.Context, s *installer.Scope, c *kube.Clients) (
 		ours = append(ours, &mas.Items[i])
 	}
 	for _, o := range ours {
-		if !want.Has(o.GetKind() + "/" + o.GetName()) {
+		if !want.Has(o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetName()) {
 			pl.stale = append(pl.stale, o)
 			pl.changes = append(pl.changes, installer.Change{Action: installer.Delete, Target: kube.Describe(o), Detail: "pool " + o.GetLabels()[PoolLabel] + " is no longer declared"})
 		}
@@ -159,9 +158,8 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return err
 	}
 	// Stale objects first: a MachineAutoscaler before its MachineSet.
-	sort.SliceStable(pl.stale, func(i, j int) bool {
-		return pl.stale[i].GetKind() == "MachineAutoscaler" && pl.stale[j].GetKind() != "MachineAutoscaler"
-	})
+	isMA := func(o kube.Object) bool { return o.GetObjectKind().GroupVersionKind().Kind == "MachineAutoscaler" }
+	sort.SliceStable(pl.stale, func(i, j int) bool { return isMA(pl.stale[i]) && !isMA(pl.stale[j]) })
 	for _, o := range pl.stale {
 		if err := p.removeStale(ctx, s, c, o); err != nil {
 			return err
@@ -200,8 +198,9 @@ const adoptCANote = "a ClusterAutoscaler existed already: kept as it is (never u
 // removeStale deletes an object of a pool that is no longer declared: through its
 // inventory entry when we created it, as it is when the installer made it from our day-1
 // manifests (our label, no entry); an adopted one stays.
-func (p *phase) removeStale(ctx context.Context, s *installer.Scope, c *kube.Clients, o *unstructured.Unstructured) error {
-	e, ok := s.Tracked(kube.EntryID(o.GroupVersionKind(), o.GetNamespace(), o.GetName()))
+func (p *phase) removeStale(ctx context.Context, s *installer.Scope, c *kube.Clients, o kube.Object) error {
+	gvk := o.GetObjectKind().GroupVersionKind()
+	e, ok := s.Tracked(kube.EntryID(gvk, o.GetNamespace(), o.GetName()))
 	switch {
 	case ok && e.Action == installer.Adopted:
 		s.Progress("kept %s: it existed before the bootstrap", kube.Describe(o))
@@ -211,7 +210,7 @@ func (p *phase) removeStale(ctx context.Context, s *installer.Scope, c *kube.Cli
 			return err
 		}
 	default:
-		if _, err := c.Delete(ctx, o.GroupVersionKind(), o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
+		if _, err := c.Delete(ctx, gvk, o.GetNamespace(), o.GetName(), metav1.DeletePropagationBackground); err != nil {
 			return err
 		}
 		s.Changed(installer.Change{Action: installer.Delete, Target: kube.Describe(o)})

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
+
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -188,13 +190,13 @@ func (p *phase) Destroy(ctx context.Context, s *installer.Scope) error {
 }
 
 // ReadWorkerMachineSets loads the worker MachineSet manifests openshift-install generated.
-func ReadWorkerMachineSets(dir string) ([]*kube.Unstructured, error) {
+func ReadWorkerMachineSets(dir string) ([]*machinev1beta1.MachineSet, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, "openshift", "99_openshift-cluster-api_worker-machineset-*.yaml"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(matches)
-	var out []*kube.Unstructured
+	var out []*machinev1beta1.MachineSet
 	for _, m := range matches {
 		b, err := os.ReadFile(m)
 		if err != nil {
@@ -205,9 +207,14 @@ func ReadWorkerMachineSets(dir string) ([]*kube.Unstructured, error) {
 			return nil, fmt.Errorf("reading %s: %w", m, err)
 		}
 		for _, o := range objs {
-			if o.GetKind() == "MachineSet" {
-				out = append(out, o)
+			if o.GetKind() != "MachineSet" {
+				continue
 			}
+			ms := &machinev1beta1.MachineSet{}
+			if err := kube.Into(o, ms); err != nil {
+				return nil, fmt.Errorf("reading %s: %w", m, err)
+			}
+			out = append(out, ms)
 		}
 	}
 	return out, nil
@@ -215,7 +222,7 @@ func ReadWorkerMachineSets(dir string) ([]*kube.Unstructured, error) {
 
 // WriteGPUManifests writes the GPU pool manifests into dir/openshift, removing ones a
 // previous run wrote for pools that are gone. It returns the files (relative to dir).
-func WriteGPUManifests(c *configs.Cluster, dir string, workers []*kube.Unstructured) ([]string, string, error) {
+func WriteGPUManifests(c *configs.Cluster, dir string, workers []*machinev1beta1.MachineSet) ([]string, string, error) {
 	if len(c.Spec.GPUPools) > 0 && len(workers) == 0 {
 		return nil, "", fmt.Errorf("no worker MachineSet manifests in %s/openshift: run `openshift-install create manifests --dir %s` first", dir, dir)
 	}
@@ -251,7 +258,7 @@ func WriteGPUManifests(c *configs.Cluster, dir string, workers []*kube.Unstructu
 	}
 	infraID := ""
 	if len(workers) > 0 {
-		infraID = workers[0].GetLabels()["machine.openshift.io/cluster-api-cluster"]
+		infraID = workers[0].Labels["machine.openshift.io/cluster-api-cluster"]
 	}
 	return files, infraID, nil
 }
