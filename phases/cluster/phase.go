@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	configv1 "github.com/openshift/api/config/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -66,8 +68,6 @@ func (p *phase) DependsOn() []string {
 	return []string{"preflight"}
 }
 
-var cvGVK = kube.GVK("config.openshift.io/v1", "ClusterVersion")
-
 // probe asks the API for ClusterVersion "version": reachable at all, and Available.
 func probe(ctx context.Context, cfg *rest.Config) (reachable, available bool, version string) {
 	cfg = rest.CopyConfig(cfg)
@@ -76,13 +76,19 @@ func probe(ctx context.Context, cfg *rest.Config) (reachable, available bool, ve
 	if err != nil {
 		return false, false, ""
 	}
-	cv, err := c.Get(ctx, cvGVK, "", "version")
-	if err != nil || cv == nil {
-		return err == nil, false, ""
+	cv, err := c.OpenShift.Config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
+	if err != nil {
+		// Not found (no ClusterVersion, or its kind not served) is an answer from the API.
+		return apierrors.IsNotFound(err), false, ""
 	}
-	st, _, _ := kube.Condition(cv, "Available")
-	version, _, _ = unstructured.NestedString(cv.Object, "status", "desired", "version")
-	return true, st == "True", version
+	// ClusterVersion reports Available like a ClusterOperator (openshift/api
+	// config/v1/types_cluster_version.go, ClusterVersionStatus.Conditions).
+	for _, c := range cv.Status.Conditions {
+		if c.Type == configv1.OperatorAvailable {
+			available = c.Status == configv1.ConditionTrue
+		}
+	}
+	return true, available, cv.Status.Desired.Version
 }
 
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
