@@ -3,11 +3,15 @@ package simulator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
@@ -29,19 +33,19 @@ const (
 	annRevision  = "simulator.e2e.rhoai-bootstrap.io/revision"
 )
 
-var relatedObjects = map[string][]any{
+var relatedObjects = map[string][]configv1.ObjectReference{
 	coIngress: {
-		map[string]any{"group": "", "resource": "namespaces", "name": ingressOperatorNS},
-		map[string]any{"group": "operator.openshift.io", "resource": "ingresscontrollers", "namespace": ingressOperatorNS, "name": defaultIngressCtlName},
-		map[string]any{"group": "", "resource": "namespaces", "name": ingressNS}},
+		{Group: "", Resource: "namespaces", Name: ingressOperatorNS},
+		{Group: "operator.openshift.io", Resource: "ingresscontrollers", Namespace: ingressOperatorNS, Name: defaultIngressCtlName},
+		{Group: "", Resource: "namespaces", Name: ingressNS}},
 	coKubeAPIServer: {
-		map[string]any{"group": "operator.openshift.io", "resource": "kubeapiservers", "name": clusterConfigName},
-		map[string]any{"group": "config.openshift.io", "resource": "apiservers", "name": clusterConfigName},
-		map[string]any{"group": "", "resource": "namespaces", "name": "openshift-kube-apiserver"}},
+		{Group: "operator.openshift.io", Resource: "kubeapiservers", Name: clusterConfigName},
+		{Group: "config.openshift.io", Resource: "apiservers", Name: clusterConfigName},
+		{Group: "", Resource: "namespaces", Name: "openshift-kube-apiserver"}},
 	coAuthentication: {
-		map[string]any{"group": "operator.openshift.io", "resource": "authentications", "name": clusterConfigName},
-		map[string]any{"group": "config.openshift.io", "resource": "oauths", "name": clusterConfigName},
-		map[string]any{"group": "", "resource": "namespaces", "name": "openshift-authentication"}},
+		{Group: "operator.openshift.io", Resource: "authentications", Name: clusterConfigName},
+		{Group: "config.openshift.io", Resource: "oauths", Name: clusterConfigName},
+		{Group: "", Resource: "namespaces", Name: "openshift-authentication"}},
 }
 
 // syncClusterOperator makes sure a ClusterOperator exists and, when new, reports the
@@ -58,28 +62,73 @@ func (s *Simulator) syncClusterOperator(ctx context.Context, name string) (time.
 	if _, err := s.create(ctx, gvrClusterOperator, mgrCVO, co); err != nil {
 		return 0, err
 	}
-	return 0, s.update(ctx, mgrCVO, gvrClusterOperator, "", name, true, func(u *unstructured.Unstructured) (bool, error) {
-		if _, ok, _ := unstructured.NestedSlice(u.Object, "status", "conditions"); ok {
-			return false, nil
+	return 0, s.updateOperatorStatus(ctx, mgrCVO, name, func(st *configv1.ClusterOperatorStatus) bool {
+		if len(st.Conditions) > 0 {
+			return false
 		}
-		u.Object["status"] = map[string]any{
-			"versions":       []any{map[string]any{"name": "operator", "version": OpenShiftVersion}},
-			"relatedObjects": relatedObjects[name],
-		}
-		setConds(u.Object, []string{"status", "conditions"},
+		st.Versions = []configv1.OperandVersion{{Name: "operator", Version: OpenShiftVersion}}
+		st.RelatedObjects = relatedObjects[name]
+		setOperatorConds(st,
 			cond{Type: "Available", Status: "True", Reason: "AsExpected"},
 			cond{Type: "Progressing", Status: "False", Reason: "AsExpected"},
 			cond{Type: "Degraded", Status: "False", Reason: "AsExpected"},
 			cond{Type: "Upgradeable", Status: "True", Reason: "AsExpected"})
-		return true, nil
+		return true
 	})
 }
 
 // setOperatorConditions upserts conditions on a ClusterOperator's status.
 func (s *Simulator) setOperatorConditions(ctx context.Context, manager, name string, conds ...cond) error {
-	return s.update(ctx, manager, gvrClusterOperator, "", name, true, func(u *unstructured.Unstructured) (bool, error) {
-		return setConds(u.Object, []string{"status", "conditions"}, conds...), nil
+	return s.updateOperatorStatus(ctx, manager, name, func(st *configv1.ClusterOperatorStatus) bool {
+		return setOperatorConds(st, conds...)
 	})
+}
+
+// updateOperatorStatus changes a ClusterOperator's status through its Go type
+// (openshift/api config/v1 ClusterOperatorStatus), the type the bootstrap reads it with:
+// a field misnamed on either side fails to compile instead of passing the tests.
+func (s *Simulator) updateOperatorStatus(ctx context.Context, manager, name string, mutate func(*configv1.ClusterOperatorStatus) bool) error {
+	return s.update(ctx, manager, gvrClusterOperator, "", name, true, func(u *unstructured.Unstructured) (bool, error) {
+		var co configv1.ClusterOperator
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &co); err != nil {
+			return false, fmt.Errorf("reading ClusterOperator %s: %w", name, err)
+		}
+		if !mutate(&co.Status) {
+			return false, nil
+		}
+		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&co.Status)
+		if err != nil {
+			return false, fmt.Errorf("encoding ClusterOperator %s status: %w", name, err)
+		}
+		u.Object["status"] = st
+		return true, nil
+	})
+}
+
+// setOperatorConds upserts conditions, keeping a condition's lastTransitionTime while its
+// status is unchanged and reporting whether anything changed, as library-go's
+// v1helpers.SetStatusCondition does for ClusterOperators
+// (openshift/library-go pkg/config/clusteroperator/v1helpers/status.go).
+func setOperatorConds(st *configv1.ClusterOperatorStatus, conds ...cond) bool {
+	changed := false
+	for _, c := range conds {
+		want := configv1.ClusterOperatorStatusCondition{Type: configv1.ClusterStatusConditionType(c.Type), Status: configv1.ConditionStatus(c.Status),
+			Reason: c.Reason, Message: c.Message, LastTransitionTime: metav1.NewTime(time.Now().UTC().Truncate(time.Second))}
+		i := slices.IndexFunc(st.Conditions, func(old configv1.ClusterOperatorStatusCondition) bool { return old.Type == want.Type })
+		switch {
+		case i < 0:
+			st.Conditions = append(st.Conditions, want)
+			changed = true
+		case st.Conditions[i].Status == want.Status && st.Conditions[i].Reason == want.Reason && st.Conditions[i].Message == want.Message:
+		default:
+			if st.Conditions[i].Status == want.Status && !st.Conditions[i].LastTransitionTime.IsZero() {
+				want.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			}
+			st.Conditions[i] = want
+			changed = true
+		}
+	}
+	return changed
 }
 
 // configRollout is an operator that rolls its operand out again whenever part of a cluster
