@@ -325,7 +325,7 @@ func (p *phase) readServed(ctx context.Context, c *kube.Clients) (*bundle, error
 // readAPIServer reads apiserver.config.openshift.io/cluster, which every OpenShift
 // cluster has.
 func readAPIServer(ctx context.Context, c *kube.Clients) (*configv1.APIServer, error) {
-	as, err := c.OpenShift.Config.ConfigV1().APIServers().Get(ctx, "cluster", metav1.GetOptions{})
+	as, err := c.OpenShift.Config.APIServers().Get(ctx, "cluster", metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")

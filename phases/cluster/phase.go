@@ -76,7 +76,7 @@ func probe(ctx context.Context, cfg *rest.Config) (reachable, available bool, ve
 	if err != nil {
 		return false, false, ""
 	}
-	cv, err := c.OpenShift.Config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
+	cv, err := c.OpenShift.Config.ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
 	if err != nil {
 		// Not found (no ClusterVersion, or its kind not served) is an answer from the API.
 		return apierrors.IsNotFound(err), false, ""

@@ -55,7 +55,7 @@ type plan struct {
 }
 
 func (p *phase) plan(ctx context.Context, s *installer.Scope, c *kube.Clients) (*plan, error) {
-	list, err := c.OpenShift.Machine.MachineV1beta1().MachineSets(MachineAPINS).List(ctx, metav1.ListOptions{})
+	list, err := c.OpenShift.Machine.MachineSets(MachineAPINS).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing MachineSets in %s: %w", MachineAPINS, err)
 	}

@@ -10,9 +10,8 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	machineclient "github.com/openshift/client-go/machine/clientset/versioned"
-	operatorclient "github.com/openshift/client-go/operator/clientset/versioned"
+	configv1client "github.com/openshift/client-go/config/clientset/versioned/typed/config/v1"
+	machinev1beta1client "github.com/openshift/client-go/machine/clientset/versioned/typed/machine/v1beta1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -102,11 +101,11 @@ type Clients struct {
 	OpenShift OpenShift
 }
 
-// OpenShift holds the typed clientsets of github.com/openshift/client-go.
+// OpenShift holds typed clients of github.com/openshift/client-go: only the API group
+// versions read here (a whole versioned clientset links every version of its group).
 type OpenShift struct {
-	Config   configclient.Interface   // config.openshift.io/v1: OAuth, APIServer, ClusterOperator, ClusterVersion
-	Operator operatorclient.Interface // operator.openshift.io/v1: IngressController
-	Machine  machineclient.Interface  // machine.openshift.io/v1beta1: MachineSet
+	Config  configv1client.ConfigV1Interface             // config.openshift.io/v1: OAuth, APIServer, ClusterOperator, ClusterVersion
+	Machine machinev1beta1client.MachineV1beta1Interface // machine.openshift.io/v1beta1: MachineSet
 }
 
 // Options tune Connect.
@@ -152,13 +151,10 @@ func Connect(cfg *rest.Config, o Options) (*Clients, error) {
 		return nil, fmt.Errorf("building client: %w", err)
 	}
 	var osc OpenShift
-	if osc.Config, err = configclient.NewForConfig(cfg); err != nil {
+	if osc.Config, err = configv1client.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("building the config.openshift.io client: %w", err)
 	}
-	if osc.Operator, err = operatorclient.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("building the operator.openshift.io client: %w", err)
-	}
-	if osc.Machine, err = machineclient.NewForConfig(cfg); err != nil {
+	if osc.Machine, err = machinev1beta1client.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("building the machine.openshift.io client: %w", err)
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)

@@ -149,7 +149,7 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		case string(live.Data[secretKey]) != v:
 			o.changes = append(o.changes, installer.Change{Action: installer.Update, Target: "Secret " + ConfigNS + "/" + SecretName, Detail: "client secret changed"})
 		}
-		oa, err := c.OpenShift.Config.ConfigV1().OAuths().Get(ctx, "cluster", metav1.GetOptions{})
+		oa, err := c.OpenShift.Config.OAuths().Get(ctx, "cluster", metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil, "", fmt.Errorf("oauth.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
@@ -278,7 +278,7 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 		}
 	} else if rec.LoginRolledOut == nil {
 		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
-			co, err := c.OpenShift.Config.ConfigV1().ClusterOperators().Get(ctx, authOperatorCO, metav1.GetOptions{})
+			co, err := c.OpenShift.Config.ClusterOperators().Get(ctx, authOperatorCO, metav1.GetOptions{})
 			switch {
 			case apierrors.IsNotFound(err):
 				return false, "not found", nil
