@@ -36,6 +36,8 @@ type globalOptions struct {
 	only, skip     []string
 	timeoutFactor  float64
 	pollInterval   time.Duration
+	// maxHourlyCost is --max-hourly-cost (plan and install only); 0: the file's, if any.
+	maxHourlyCost float64
 }
 
 func (o *globalOptions) bind(cmd *cobra.Command) {

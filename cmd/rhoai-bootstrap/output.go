@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/pricing"
 )
 
 // textSink prints events as plain lines, one glyph per kind, for terminals without the TUI
@@ -66,6 +67,11 @@ func (t *textSink) Event(e installer.Event) {
 	case installer.RunFinished:
 		if e.Summary != nil {
 			printSummary(t.w, e, t.problems)
+		}
+	case installer.CostEstimated:
+		fmt.Fprintf(t.w, "$ %s %-16s %s\n", ts, "cost", e.Message)
+		if e.Cost != nil {
+			pricing.WriteText(t.w, *e.Cost, strings.Repeat(" ", 11))
 		}
 	case installer.PhasePlanned:
 		fmt.Fprintf(t.w, "%s %s %-16s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
