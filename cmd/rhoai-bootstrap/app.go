@@ -149,6 +149,10 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	}
 	bus := installer.NewBus(&installer.Redactor{}, log)
 	libraryLogs.attach(log, bus.Redactor)
+	runRedactor = bus.Redactor
+	if onGitHubActions() {
+		bus.Add(&githubSink{w: cmd.ErrOrStderr()})
+	}
 	runner := &installer.Runner{
 		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
 		MaxParallel: o.maxParallel, Only: o.only, Skip: o.skip, Mutations: env.Counter.Count,

@@ -28,6 +28,10 @@ const (
 	ExitInterrupted = 4 // Ctrl-C / SIGTERM; state saved, the same command resumes
 )
 
+// runRedactor is the redactor of the command's run, once a session has one: an error
+// printed after the run (as a workflow command too) goes through it once more.
+var runRedactor *installer.Redactor
+
 // Set with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -114,6 +118,16 @@ func printError(w io.Writer, err error, root *cobra.Command) {
 	var ee *exitError
 	if err == nil || (errors.As(err, &ee) && ee.shown) {
 		return
+	}
+	if onGitHubActions() {
+		// Phase failures were annotated by the run's githubSink; annotate the rest once.
+		inner := err
+		if ee != nil {
+			inner = ee.err
+		}
+		if rest := notShown(inner); rest != nil {
+			workflowCommand(w, "error", "rhoai-bootstrap", runRedactor.Redact(rest.Error()))
+		}
 	}
 	fmt.Fprintln(w, "error:", err)
 	if verbose, _ := root.PersistentFlags().GetBool("verbose"); verbose {
