@@ -23,7 +23,7 @@ import (
 const (
 	ExitOK          = 0
 	ExitFailed      = 1 // a phase failed; the same command resumes
-	ExitConfig      = 2 // invalid cluster file or command line; nothing was changed
+	ExitConfig      = 2 // invalid cluster file or command line, or over the hourly cost limit; nothing was changed
 	ExitLocked      = 3 // another run holds the state lock (or took it from this one)
 	ExitInterrupted = 4 // Ctrl-C / SIGTERM; state saved, the same command resumes
 )
