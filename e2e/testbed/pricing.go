@@ -18,8 +18,9 @@ import (
 // A product document has product.attributes and terms.OnDemand.<offer>.priceDimensions.<rate>
 // {unit "Hrs", pricePerUnit {"USD": "…"}} as the price list files do
 // (https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/reading-service-price-list-file-for-services.html).
-// Filters are TERM_MATCH on product attributes (and serviceCode); a filter on an attribute
-// a product lacks excludes it, as on AWS.
+// Filters are TERM_MATCH on product attributes (and serviceCode), all of which must
+// match; a filter on an attribute a product lacks excludes it (our reading of TERM_MATCH:
+// the reference documents equality on the attribute's value and nothing for a missing one).
 //
 // For each priced instance type the catalog also holds the products a careless query
 // would pick up — Windows, RHEL, SQL Server pre-installed, Dedicated tenancy, an unused
