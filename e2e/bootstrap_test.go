@@ -238,7 +238,7 @@ func TestFreshInstallThenConvergedRerun(t *testing.T) {
 		Phases map[string]struct{ Outcome string } `json:"phases"`
 	}
 	require.NoError(t, json.Unmarshal(out, &st))
-	require.Len(t, st.Phases, 8)
+	require.Len(t, st.Phases, 9)
 	for name, p := range st.Phases {
 		if name != "root-app" {
 			assert.Equal(t, "done", p.Outcome, name)

@@ -78,9 +78,9 @@ func TestTUIInRealTerminal(t *testing.T) {
 	}
 	t.Logf("final screen:\n%s", screen)
 	require.Contains(t, screen, "EXIT=0")
-	require.True(t, sawRunning, "the live view (title \"N/8 phases done · elapsed\") was on the screen")
+	require.True(t, sawRunning, "the live view (title \"N/9 phases done · elapsed\") was on the screen")
 	require.Contains(t, screen, "rhoai-bootstrap install: done after", "the view's closing summary")
-	for _, phase := range []string{"preflight", "install-config", "cluster", "gpu-pools", "gitops-operator", "oauth", "certificates", "root-app"} {
+	for _, phase := range []string{"preflight", "install-config", "cluster", "gpu-pools", "gitops-operator", "oauth", "certificates", "certificates-rollout", "root-app"} {
 		found := false
 		for _, line := range strings.Split(screen, "\n") {
 			if strings.Contains(line, phase) && strings.Contains(line, "done") {

@@ -25,10 +25,11 @@ func typed[T installer.Record]() recordOf {
 
 // records are the phases that keep a record, by name.
 var records = map[string]recordOf{
-	cluster.Name:       typed[cluster.Record](),
-	installconfig.Name: typed[installconfig.Record](),
-	certificates.Name:  typed[certificates.Record](),
-	oauth.Name:         typed[oauth.Record](),
+	cluster.Name:             typed[cluster.Record](),
+	installconfig.Name:       typed[installconfig.Record](),
+	certificates.Name:        typed[certificates.Record](),
+	certificates.RolloutName: typed[certificates.RolloutRecord](),
+	oauth.Name:               typed[oauth.Record](),
 }
 
 // TestRecordsReadVersion1States reads a state file written by the last release with

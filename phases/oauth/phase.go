@@ -84,7 +84,10 @@ type phase struct{ env *phases.Env }
 // New returns the oauth phase.
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: it talks to the cluster's API server, which exists (and whose kubeconfig
+// we have) only once the cluster phase is done.
 func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 func (p *phase) spec() *configs.OAuth { return p.env.Cluster.Spec.OAuth }
