@@ -150,6 +150,7 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	runner := &installer.Runner{
 		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
 		MaxParallel: o.maxParallel, Only: o.only, Skip: o.skip, Mutations: env.Counter.Count,
+		Requests: func() (int64, int64) { return env.Counter.Reads(), env.Counter.Watches() },
 	}
 	return &session{runner: runner, env: env, bus: bus, log: log, cluster: c}, nil
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
@@ -69,8 +72,9 @@ func Wait(ctx context.Context, s *installer.Scope, what string, timeout time.Dur
 // WaitWatching is Wait for API objects: it watches what check reads (an informer per
 // Watch, filtered by name where one is given) and runs check again as soon as one of them
 // changes, instead of up to a poll interval later. Polling stays as the fallback: every
-// PollInterval while a watch is not established, every FallbackInterval once all are.
-// wake lists moments check must run at although nothing changes (a grace period ending).
+// PollInterval while a watch is not established (its kind not served yet: it is tried
+// again at each look), every FallbackInterval once all are. wake lists moments check must
+// run at although nothing changes (a grace period ending).
 func (c *Clients) WaitWatching(ctx context.Context, s *installer.Scope, what string, timeout time.Duration, watches []Watch, check CheckFunc, wake ...time.Time) error {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -81,30 +85,42 @@ func (c *Clients) WaitWatching(ctx context.Context, s *installer.Scope, what str
 		default:
 		}
 	}
-	var synced []cache.InformerSynced
-	for _, w := range watches {
-		inf, err := c.informer(w)
-		if err != nil {
-			// Not served yet (its CRD comes with the operator being waited for), or not
-			// mappable: the poll sees it instead.
-			if s != nil {
-				s.Debugf("not watching %s (%v): polling every %s", w.GVK.Kind, err, PollInterval)
-			}
-			synced = append(synced, func() bool { return false })
-			continue
-		}
-		h := cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { signal() },
-			UpdateFunc: func(any, any) { signal() },
-			DeleteFunc: func(any) { signal() },
-		}
-		if _, err := inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("watching %s: %w", w.GVK.Kind, err)
-		}
-		go inf.RunWithContext(wctx)
-		synced = append(synced, inf.HasSynced)
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { signal() },
+		UpdateFunc: func(any, any) { signal() },
+		DeleteFunc: func(any) { signal() },
 	}
-	allSynced := func() bool {
+	pending := slices.Clone(watches)
+	var synced []cache.InformerSynced
+	// start starts the informers of the watches whose kind is served now.
+	start := func() {
+		var later []Watch
+		for _, w := range pending {
+			inf, err := c.informer(w)
+			if err == nil {
+				_, err = inf.AddEventHandler(h)
+			}
+			if err != nil {
+				// Not served yet (its CRD comes with the operator being waited for):
+				// the poll sees it meanwhile.
+				if s != nil {
+					s.Debugf("not watching %s yet (%v): looking every %s", w.GVK.Kind, err, PollInterval)
+				}
+				later = append(later, w)
+				continue
+			}
+			go inf.RunWithContext(wctx)
+			synced = append(synced, inf.HasSynced)
+		}
+		pending = later
+	}
+	watching := func() bool {
+		if len(pending) > 0 {
+			start()
+		}
+		if len(pending) > 0 {
+			return false
+		}
 		for _, f := range synced {
 			if !f() {
 				return false
@@ -112,14 +128,21 @@ func (c *Clients) WaitWatching(ctx context.Context, s *installer.Scope, what str
 		}
 		return true
 	}
-	return waitLoop(ctx, s, what, timeout, changed, allSynced, check, wake...)
+	start()
+	return waitLoop(ctx, s, what, timeout, changed, watching, check, wake...)
 }
 
-// informer lists and watches the objects w names, keeping only their metadata-filtered set.
+// informer lists and watches the metadata of the objects w names: the watch is a trigger
+// for the check, which reads what it needs itself, so only metadata is kept (an Argo CD
+// CRD or a CSV is hundreds of kilobytes; its metadata, a few hundred bytes).
 func (c *Clients) informer(w Watch) (cache.SharedIndexInformer, error) {
-	ri, err := c.Resource(w.GVK, w.Namespace)
+	m, err := c.mapping(w.GVK)
 	if err != nil {
 		return nil, err
+	}
+	var ri metadata.ResourceInterface = c.Metadata.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		ri = c.Metadata.Resource(m.Resource).Namespace(w.Namespace)
 	}
 	opts := func(o *metav1.ListOptions) {
 		if w.Name != "" {
@@ -136,7 +159,7 @@ func (c *Clients) informer(w Watch) (cache.SharedIndexInformer, error) {
 			return ri.Watch(ctx, o)
 		},
 	}
-	return cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{}), nil
+	return cache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{}), nil
 }
 
 // waitLoop runs check at once, then whenever changed fires (at most every minSpacing), at

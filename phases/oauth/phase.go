@@ -277,7 +277,8 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
 		}
 	} else if rec.LoginRolledOut == nil {
-		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
+		settle := []kube.Watch{{GVK: coGVK, Name: authOperatorCO}}
+		err := c.WaitWatching(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, settle, func(ctx context.Context) (bool, string, error) {
 			co, err := c.Get(ctx, coGVK, "", authOperatorCO)
 			if err != nil || co == nil {
 				return false, "not found", err

@@ -226,7 +226,9 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err := c.Apply(ctx, s, objs...); err != nil {
 		return err
 	}
-	err = kube.Wait(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, func(ctx context.Context) (bool, string, error) {
+	// The root and its children are Applications of Argo CD's namespace: one watch.
+	apps := []kube.Watch{{GVK: appGVK, Namespace: gitopsoperator.ArgoNS}}
+	err = c.WaitWatching(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, apps, func(ctx context.Context) (bool, string, error) {
 		app, err := c.Get(ctx, appGVK, gitopsoperator.ArgoNS, AppName)
 		if err != nil || app == nil {
 			return false, "not found", err
