@@ -183,6 +183,9 @@ func newInstallCommand(o *globalOptions) *cobra.Command {
 
 // run executes install or destroy with the chosen front-end.
 func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Options, configure func(*phases.Env)) error {
+	if o.memProfile != "" {
+		defer profileHeapPeak(o.memProfile)()
+	}
 	s, err := o.session(cmd, action, gopts, configure)
 	if err != nil {
 		return err

@@ -290,6 +290,8 @@ type Event struct {
 		Outcome  string            `json:"outcome"`
 		Phases   map[string]string `json:"phases"`
 		Mutating int64             `json:"mutatingRequests"`
+		Reads    int64             `json:"readRequests"`
+		Watches  int64             `json:"watchRequests"`
 		Failed   []string          `json:"failed"`
 	} `json:"summary"`
 }
