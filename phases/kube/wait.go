@@ -135,8 +135,12 @@ func (c *Clients) WaitWatching(ctx context.Context, s *installer.Scope, what str
 // informer lists and watches the metadata of the objects w names: the watch is a trigger
 // for the check, which reads what it needs itself, so only metadata is kept (an Argo CD
 // CRD or a CSV is hundreds of kilobytes; its metadata, a few hundred bytes).
+//
+// It asks the mapper as it is, never resetting it: a reset rediscovers every API group
+// (megabytes of allocations on a cluster with a hundred CRDs), and a wait looks for its
+// unserved kinds at every poll. The check's own reads reset it when they miss a kind.
 func (c *Clients) informer(w Watch) (cache.SharedIndexInformer, error) {
-	m, err := c.mapping(w.GVK)
+	m, err := c.Mapper.RESTMapping(w.GVK.GroupKind(), w.GVK.Version)
 	if err != nil {
 		return nil, err
 	}
