@@ -115,6 +115,15 @@ func (s *Simulator) registerWatches() {
 	})
 	s.watch(gvrCertificate, "", func(u *unstructured.Unstructured) { s.certificates.add(keyOf(u)) })
 	s.watch(gvrClusterIssuer, "", func(u *unstructured.Unstructured) { s.issuers.add(u.GetName()) })
+	// A CertificateRequest is the ACME issuer's to sign, and its Certificate's controllers'
+	// input.
+	s.watch(gvrCertificateRequest, "", func(u *unstructured.Unstructured) {
+		s.certificateRequests.add(keyOf(u))
+		if owner := ownerName(u, "Certificate"); owner != "" {
+			s.certificates.add(u.GetNamespace() + "/" + owner)
+		}
+	})
+	s.watch(gvrCredentialsRequest, "", func(u *unstructured.Unstructured) { s.credentialsRequests.add(keyOf(u)) })
 	// A Certificate is judged against its Secret: a Secret written or removed re-judges the
 	// Certificates of its namespace.
 	s.watch(gvrSecret, "", func(u *unstructured.Unstructured) { s.certificates.add(u.GetNamespace() + "/" + allKey) })
