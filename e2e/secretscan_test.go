@@ -12,10 +12,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -118,7 +116,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	run("destroy (text, -v)", true, f("destroy", "--yes", "-v")...)
 	run("install -o json", true, f("install", "-o", "json")...)
 	run("destroy -o json", true, f("destroy", "--yes", "-o", "json")...)
-	outputs["install (TUI frames)"] = tuiFrames(t, r, env, cfgFile, state)
+	outputs["install (TUI frames)"], _ = runTUI(t, r, env, cfgFile, state)
 	run("status after the TUI", true, f("status", "-v")...)
 
 	// Every file the bootstrap wrote: the state folder (state, debug log, side files, the
@@ -292,57 +290,6 @@ func rewriteConfig(t *testing.T, r *harness.Rehearsal, path string, edits ...str
 	}
 	require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
 	return path
-}
-
-// tuiFrames runs install in an 80×24 terminal (tmux, as TestTUIInRealTerminal) and
-// returns every distinct screen seen, with the scrollback, until the command exits.
-func tuiFrames(t *testing.T, r *harness.Rehearsal, env []string, cfgFile, state string) []byte {
-	t.Helper()
-	tmux, err := exec.LookPath("tmux")
-	require.NoError(t, err, "tmux is needed (.ci/run installs it)")
-	var b strings.Builder
-	b.WriteString("#!/usr/bin/env bash\nunset CI\n")
-	for _, kv := range append(env, "NO_COLOR=1", "TERM=xterm-256color") {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "CI" || strings.ContainsAny(k, "()") {
-			continue
-		}
-		fmt.Fprintf(&b, "export %s=%q\n", k, v)
-	}
-	fmt.Fprintf(&b, "cd %q\n%q install -f %q --state-dir %q --timeout-factor %s --poll-interval 200ms\necho \"EXIT=$?\"\nsleep 600\n",
-		r.Root, filepath.Join(r.BinDir, "rhoai-bootstrap"), cfgFile, state, harness.TimeoutFactor)
-	script := filepath.Join(r.WorkDir, "tui-scan.sh")
-	require.NoError(t, os.WriteFile(script, []byte(b.String()), 0o700))
-	session := fmt.Sprintf("rhoai-scan-%d", os.Getpid())
-	sock := filepath.Join(r.WorkDir, "tmux-scan.sock")
-	tm := func(args ...string) (string, error) {
-		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	_, err = tm("new-session", "-d", "-s", session, "-x", "80", "-y", "24", script)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = tm("kill-server") })
-	var frames bytes.Buffer
-	seen := map[string]bool{}
-	live := false
-	var screen string
-	for deadline := time.Now().Add(8 * time.Minute); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
-		screen, err = tm("capture-pane", "-p", "-S", "-500", "-t", session)
-		require.NoError(t, err)
-		if !seen[screen] {
-			seen[screen] = true
-			frames.WriteString(screen)
-			frames.WriteString("\n")
-		}
-		live = live || strings.Contains(screen, "phases done ·")
-		if strings.Contains(screen, "EXIT=") {
-			break
-		}
-	}
-	require.Contains(t, screen, "EXIT=0", "the TUI install ended well:\n%s", screen)
-	require.True(t, live, "the live TUI view was on the screen")
-	t.Logf("%d distinct TUI frames", len(seen))
-	return frames.Bytes()
 }
 
 func tail(s string, n int) string {
