@@ -85,7 +85,9 @@ func TestRenderIsAcceptedByTheInstaller(t *testing.T) {
 	t.Setenv("HOME", home)
 	require.NoError(t, os.WriteFile(filepath.Join(home, ".pull-secret"), []byte(`{"auths":{"registry.example.invalid":{"auth":"eDp5"}}}`), 0o600))
 	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte("ssh-ed25519 AAAAC3Nza test@example\n"), 0o644))
+	// A real public key: the installer parses it (since main's af8575d, as openshift-install does).
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"),
+		[]byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlVO2yCSI1aDEZnTw9+jGB18/oEpheO0CD7CCXD83aG test@example\n"), 0o644))
 	code, out := runCLI(t, "render", "-f", "../../configs/examples/dev.yaml", "--dir", dir)
 	require.Equal(t, ExitOK, code, out)
 	ic, err := os.ReadFile(filepath.Join(dir, "install-config.yaml"))

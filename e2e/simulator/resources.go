@@ -124,8 +124,8 @@ func (s *Simulator) registerWatches() {
 		}
 	})
 	s.watch(gvrCredentialsRequest, "", func(u *unstructured.Unstructured) { s.credentialsRequests.add(keyOf(u)) })
-	// A Certificate is judged against its Secret: a Secret written or removed re-judges the
-	// Certificates of its namespace.
+	// cert-manager's controllers read a Certificate's Secrets (its own, the next private
+	// key): a Secret written or removed runs them again for the Certificates of its namespace.
 	s.watch(gvrSecret, "", func(u *unstructured.Unstructured) { s.certificates.add(u.GetNamespace() + "/" + allKey) })
 	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
 	s.watch(gvrDataScienceCluster, "", func(u *unstructured.Unstructured) { s.odh.add(dscKeyPrefix + u.GetName()) })
