@@ -91,6 +91,11 @@ type Options struct {
 	// cert-manager asks about each Certificate (certmanager.go). Nil: Certificates get no
 	// status, as on a cluster whose cert-manager is not running.
 	CMJudge *CMJudge
+	// AWSEndpoint is where the cluster reaches AWS (the bed's proxy to moto, which
+	// publishes Route53 TXT records in the DNS the ACME server asks); DNSResolver the
+	// recursive nameserver ("host:port") cert-manager checks DNS-01 records on. The
+	// simulated ACME issuer needs both (acmeissuer.go).
+	AWSEndpoint, DNSResolver string
 	// Log receives one line per notable transition; nil discards.
 	Log func(format string, args ...any)
 }
@@ -116,6 +121,7 @@ type Simulator struct {
 
 	subs, csvs, gitops, argocds, clusterOps, ingress, apiserver, oauth, machineSets, kserve, odh, kubelet *loop
 	llmisvc, gatewayClasses, gateways, grafana, grafanaContent, certificates, issuers                     *loop
+	certificateRequests, credentialsRequests                                                              *loop
 
 	mu        sync.Mutex
 	opts      Options
@@ -125,8 +131,11 @@ type Simulator struct {
 	runCtx    context.Context
 	// argoDisabled is the GitOps operator's last seen DISABLE_DEFAULT_ARGOCD_INSTANCE.
 	argoDisabled bool
-	// judged is, per Certificate key, what cmjudge last judged (certmanager.go).
+	// judged is, per Certificate key, the inputs cert-manager's controllers last ran on
+	// (certmanager.go).
 	judged map[string]string
+	// orders is the simulated ACME issuer's ledger, by CertificateRequest UID (acmeissuer.go).
+	orders map[types.UID]signedOrder
 	// pkgServer serves OLM's PackageManifests while Run runs (packageserver.go).
 	pkgServer *packageServer
 }
@@ -142,6 +151,7 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 		argoRuns:  map[string]*argoRun{},
 		warned:    map[string]bool{},
 		judged:    map[string]string{},
+		orders:    map[types.UID]signedOrder{},
 	}
 	// API warnings (e.g. about Argo CD's unqualified finalizer name, on every app update)
 	// go to Log once each instead of to klog on every request.
@@ -175,6 +185,8 @@ func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	s.grafanaContent = newLoop("grafana-operator-content", 1, s.syncGrafanaContent)
 	s.certificates = newLoop("cert-manager-certificates", 1, s.syncCertificate)
 	s.issuers = newLoop("cert-manager-issuers", 1, s.syncClusterIssuer)
+	s.certificateRequests = newLoop("cert-manager-acme-issuer", 1, s.syncCertificateRequest)
+	s.credentialsRequests = newLoop("cloud-credential-operator", 1, s.syncCredentialsRequest)
 	s.registerWatches()
 	return s, nil
 }
@@ -230,7 +242,8 @@ func (s *Simulator) runContext() context.Context {
 
 func (s *Simulator) loops() []*loop {
 	return []*loop{s.subs, s.csvs, s.gitops, s.argocds, s.clusterOps, s.ingress, s.apiserver, s.oauth, s.machineSets, s.kserve, s.odh, s.kubelet,
-		s.llmisvc, s.gatewayClasses, s.gateways, s.grafana, s.grafanaContent, s.certificates, s.issuers}
+		s.llmisvc, s.gatewayClasses, s.gateways, s.grafana, s.grafanaContent, s.certificates, s.issuers,
+		s.certificateRequests, s.credentialsRequests}
 }
 
 // SetOptions replaces all options at run time (latencies, failures, hooks).
