@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,6 +87,9 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	)
 	flags := r.Flags(state)
 	outputs := map[string][]byte{}
+	// The real Argo CD's folders (logs, kubeconfig, home, temporary checkouts): those this
+	// rehearsal's installs start are scanned too.
+	argoBefore := argoCDDirs(t, r)
 	run := func(name string, wantOK bool, args ...string) {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
@@ -147,6 +151,33 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			return nil
 		}))
 	}
+	// What runs in the "cluster" and could see the planted values there: the real Argo CD
+	// (its logs and every file it wrote) and the simulated controllers (their log). Out of
+	// scope: the bed's API server (etcd and its audit log hold the cluster's Secrets, as a
+	// real cluster's do) and Argo CD's Redis (in process memory, a cache of manifests
+	// rendered from Git and of resource trees, which Argo CD keeps without Secret data).
+	argoFiles := 0
+	for _, dir := range argoCDDirs(t, r) {
+		if slices.Contains(argoBefore, dir) {
+			continue
+		}
+		require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			files[path] = b
+			argoFiles++
+			return nil
+		}))
+	}
+	require.NotZero(t, argoFiles, "Argo CD's files were scanned")
+	simLog, err := os.ReadFile(r.SimulatorLog())
+	require.NoError(t, err)
+	files[r.SimulatorLog()] = simLog
 	require.NotEmpty(t, files[filepath.Join(state, "state.json")], "the state was scanned")
 	require.NotEmpty(t, files[filepath.Join(state, "rhoai-bootstrap.log")], "the debug log was scanned")
 	// The run used the planted key (and still does): the same account, never a new one.
@@ -266,4 +297,12 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// argoCDDirs are the folders of every Argo CD started on the rehearsal's bed so far.
+func argoCDDirs(t *testing.T, r *harness.Rehearsal) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(r.Bed.WorkDir(), "argocd-*"))
+	require.NoError(t, err)
+	return dirs
 }

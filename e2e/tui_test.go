@@ -29,7 +29,7 @@ func TestTUIInRealTerminal(t *testing.T) {
 	_, screen := runTUI(t, r, r.Env(), r.Config(), state)
 	t.Logf("final screen:\n%s", screen)
 	require.Contains(t, screen, "rhoai-bootstrap install: done after", "the view's closing summary")
-	for _, phase := range []string{"preflight", "install-config", "cluster", "gpu-pools", "gitops-operator", "oauth", "certificates", "root-app"} {
+	for _, phase := range []string{"preflight", "install-config", "cluster", "gpu-pools", "gitops-operator", "oauth", "certificates", "certificates-rollout", "root-app"} {
 		found := false
 		for _, line := range strings.Split(screen, "\n") {
 			if strings.Contains(line, phase) && strings.Contains(line, "done") {
@@ -46,7 +46,7 @@ func TestTUIInRealTerminal(t *testing.T) {
 // runTUI runs install in a real 80×24 terminal (tmux) with env (CI removed: the TUI starts
 // only on a terminal without CI=true and --non-interactive) and reads the screen with
 // capture-pane until the command exits. It requires exit 0 and the live view's title
-// ("N/8 phases done · elapsed", which plain text output never prints) on some frame, and
+// ("N/9 phases done · elapsed", which plain text output never prints) on some frame, and
 // returns every distinct screen seen (with scrollback) and the last one.
 func runTUI(t *testing.T, r *harness.Rehearsal, env []string, cfgFile, state string) (frames []byte, last string) {
 	t.Helper()
@@ -94,7 +94,7 @@ func runTUI(t *testing.T, r *harness.Rehearsal, env []string, cfgFile, state str
 		}
 	}
 	require.Contains(t, last, "EXIT=0", "the TUI install ended well:\n%s", last)
-	require.True(t, live, "the live TUI view (title \"N/8 phases done · elapsed\") was on the screen")
+	require.True(t, live, "the live TUI view (title \"N/9 phases done · elapsed\") was on the screen")
 	t.Logf("%d distinct TUI frames", len(seen))
 	return all.Bytes(), last
 }

@@ -75,6 +75,9 @@ type Summary struct {
 	State    string             `json:"state"`
 	Failed   []string           `json:"failed,omitempty"`
 	Mutating int64              `json:"mutatingRequests"`
+	// Reads and Watches count the run's other API requests: GETs, and watches.
+	Reads   int64 `json:"readRequests"`
+	Watches int64 `json:"watchRequests"`
 	// Extra carries front-end facts phases publish (console URL, kubeconfig path).
 	Extra map[string]string `json:"extra,omitempty"`
 }

@@ -41,7 +41,7 @@ func TestEventSchemaFields(t *testing.T) {
 	}
 	var sum, w map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(m["summary"], &sum))
-	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "state"}, keys(sum))
+	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "readRequests", "state", "watchRequests"}, keys(sum))
 	require.NoError(t, json.Unmarshal(m["waiting"], &w))
 	assert.Equal(t, []string{"on", "until"}, keys(w))
 	var ch []map[string]json.RawMessage

@@ -239,6 +239,9 @@ func (o *globalOptions) estimate(ctx context.Context, c *configs.Cluster, env *p
 // run executes install or destroy with the chosen front-end; preface events (the cost
 // estimate) are emitted once the front-end listens, before the run starts.
 func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Options, configure func(*phases.Env), preface ...installer.Event) error {
+	if o.memProfile != "" {
+		defer profileHeapPeak(o.memProfile)()
+	}
 	s, err := o.session(cmd, action, gopts, configure)
 	if err != nil {
 		return err
@@ -393,7 +396,7 @@ func newCertificatesCommand(o *globalOptions) *cobra.Command {
 	renew := &cobra.Command{
 		Use:   "renew -f FILE",
 		Short: "Renew the certificates when due (ARI, else a third of the lifetime left); --force renews now",
-		Long: `renew runs only the certificates phase. It orders a new certificate when the installed
+		Long: `renew runs only the certificates phases (order, then rollout). It orders a new certificate when the installed
 one is due — from the ACME server's renewal information when offered, else when less
 than a third of its lifetime is left — or with --force. Mind Let's Encrypt's limit of 5
 certificates per set of names per week: the state keeps a ledger and renew refuses to
@@ -404,7 +407,7 @@ Ready, cert-manager renews them and renew refuses, naming them; --force orders f
 bootstrap anyway (cert-manager accepts the result as its own and keeps renewing).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.only = []string{"certificates"}
+			o.only = []string{certificates.Name, certificates.RolloutName}
 			return run(cmd, o, "install", graph.Options{Certificates: certificates.Options{Renew: true, ForceRenew: force}}, nil)
 		},
 	}

@@ -74,7 +74,7 @@ func (t *textSink) Event(e installer.Event) {
 			pricing.WriteText(t.w, *e.Cost, strings.Repeat(" ", 11))
 		}
 	case installer.PhasePlanned:
-		fmt.Fprintf(t.w, "%s %s %-16s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
+		fmt.Fprintf(t.w, "%s %s %-20s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
 		for _, c := range e.Changes {
 			fmt.Fprintf(t.w, "                      %s\n", c)
 		}
@@ -98,7 +98,7 @@ func (t *textSink) Event(e installer.Event) {
 		if e.DurationMS > 0 && e.Type != installer.Progress {
 			line += fmt.Sprintf(" (%s)", (time.Duration(e.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
 		}
-		fmt.Fprintf(t.w, "%s %s %-16s %s\n", glyph(e), ts, e.Phase, line)
+		fmt.Fprintf(t.w, "%s %s %-20s %s\n", glyph(e), ts, e.Phase, line)
 	}
 }
 

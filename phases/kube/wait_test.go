@@ -3,6 +3,10 @@ package kube
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,4 +74,23 @@ func TestRolledOut(t *testing.T) {
 			assert.Equal(t, tc.status, status)
 		})
 	}
+}
+
+// The API server restarting (connection refused while a kube-apiserver rollout replaces
+// it) does not end a wait: it looks again.
+func TestWaitKeepsWaitingThroughTransientErrors(t *testing.T) {
+	old := PollInterval
+	PollInterval = 20 * time.Millisecond
+	t.Cleanup(func() { PollInterval = old })
+	calls := 0
+	refused := &url.Error{Op: "Get", URL: "https://api.example:6443/apis", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+	err := Wait(context.Background(), nil, "the thing", 5*time.Second, func(context.Context) (bool, string, error) {
+		calls++
+		if calls < 3 {
+			return false, "", refused
+		}
+		return true, "", nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, calls)
 }
