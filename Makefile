@@ -45,10 +45,11 @@ bench: testbin
 	$(GO) run ./e2e/cmd/bench -scale $(BENCH_SCALE)
 
 # kill -9 at seeded random moments, then one more run must converge with nothing
-# duplicated. CHAOS_KILLS (default 20), CHAOS_SEED (default: the clock; printed).
+# duplicated. CHAOS_KILLS (default 20), CHAOS_SEED (default: the clock; printed),
+# CHAOS_OVERLAY (default the dev overlay; manifests/gitops/clusters/overlays/bed: the small one).
 CHAOS_KILLS ?= 20
 chaos: testbin
-	$(GO) run ./e2e/cmd/chaos -kills $(CHAOS_KILLS) $(if $(CHAOS_SEED),-seed $(CHAOS_SEED))
+	$(GO) run ./e2e/cmd/chaos -kills $(CHAOS_KILLS) $(if $(CHAOS_SEED),-seed $(CHAOS_SEED)) $(if $(CHAOS_OVERLAY),-overlay $(CHAOS_OVERLAY))
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

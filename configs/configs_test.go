@@ -127,6 +127,7 @@ spec:
 		{"unset env var", strings.Replace(minimal, "example.com", "${RHOAI_TEST_UNSET_VAR}", 1),
 			[]string{`line 5: Required value: environment variable RHOAI_TEST_UNSET_VAR is not set`, `spec.baseDomain: Required value`}},
 		{"duplicate key", minimal + "  baseDomain: other.com\n", []string{`not valid YAML`}},
+		{"two documents", minimal + "---\n" + minimal, []string{`holds 2 YAML documents`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,4 +288,12 @@ spec:
 		"  gpuPools: [{name: a-twenty-character-p, gpu: T4, min: 0, max: 1, zones: [ap-southeast-2b]}]\n")
 	require.Len(t, got, 1, "problems: %q", got)
 	assert.Contains(t, got[0], "in zone ap-southeast-2b")
+}
+
+// A leading ---, or a trailing one followed only by comments, is still one document.
+func TestOneDocumentWithSeparators(t *testing.T) {
+	for _, doc := range []string{"---\n" + minimal, minimal + "---\n# nothing more\n", "# head\n---\n" + minimal + "---\n"} {
+		_, err := Parse([]byte(doc), "t.yaml")
+		assert.NoError(t, err, "%q", doc)
+	}
 }

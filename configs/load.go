@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -93,6 +95,10 @@ func Load(path string) (*Cluster, error) {
 // applies defaults and validates. source names the input in errors.
 func Parse(data []byte, source string) (*Cluster, error) {
 	data, errs := expandEnv(data)
+	if n := documents(data); n > 1 {
+		return nil, &InvalidError{Source: source, Errs: field.ErrorList{fileProblem(fmt.Sprintf(
+			"the file holds %d YAML documents (separated by ---); a cluster file is one document: put each cluster in a file of its own", n))}}
+	}
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, &InvalidError{Source: source, Errs: field.ErrorList{fileProblem("not valid YAML: " + err.Error())}}
@@ -118,6 +124,24 @@ func Parse(data []byte, source string) (*Cluster, error) {
 		return nil, &InvalidError{Source: source, Errs: shorten(errs)}
 	}
 	return &c, nil
+}
+
+// documents counts the YAML documents in data that hold something (a document of only
+// comments, or an empty one before a leading ---, does not count). The YAML decoder reads
+// the first document and ignores the rest without a word, so a second cluster appended to
+// the file would otherwise be dropped silently.
+func documents(data []byte) int {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	n := 0
+	for {
+		doc, err := r.Read()
+		if err != nil { // io.EOF, or a read error the decoder reports next with its line
+			return n
+		}
+		if j, err := yaml.YAMLToJSON(doc); err != nil || strings.TrimSpace(string(j)) != "null" {
+			n++
+		}
+	}
 }
 
 var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

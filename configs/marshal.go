@@ -103,6 +103,7 @@ func Notes(c *Cluster) map[string]string {
 		"spec.controlPlane.replicas":                "3, or 1 for a single-node cluster",
 		"spec.workers.instanceType":                 "general-purpose workers; GPU pools come on top",
 		"spec.gpuPools":                             "MachineSets <infraID>-<name>-<zone>; access: shared (any project) | private",
+		"spec.maxHourlyCost":                        "USD per hour at the pools' max: install refuses a file that could cost more (plan shows the estimate)",
 		"spec.oauth.google.clientSecret":            "read at run time; the secret is never in this file",
 		"spec.oauth.google.name":                    "the identity provider's name in oauth/cluster",
 		"spec.oauth.admins":                         "cluster-admin once they sign in with Google",

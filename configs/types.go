@@ -41,15 +41,19 @@ type ObjectMeta struct {
 
 // ClusterSpec is the desired platform.
 type ClusterSpec struct {
-	BaseDomain   string        `json:"baseDomain"`
-	Platform     Platform      `json:"platform"`
-	OpenShift    OpenShift     `json:"openshift,omitzero"`
-	ControlPlane MachinePool   `json:"controlPlane,omitzero"`
-	Workers      MachinePool   `json:"workers,omitzero"`
-	GPUPools     []GPUPool     `json:"gpuPools,omitempty"`
-	OAuth        *OAuth        `json:"oauth,omitempty"`
-	Certificates *Certificates `json:"certificates,omitempty"`
-	GitOps       *GitOps       `json:"gitops,omitempty"`
+	BaseDomain   string      `json:"baseDomain"`
+	Platform     Platform    `json:"platform"`
+	OpenShift    OpenShift   `json:"openshift,omitzero"`
+	ControlPlane MachinePool `json:"controlPlane,omitzero"`
+	Workers      MachinePool `json:"workers,omitzero"`
+	GPUPools     []GPUPool   `json:"gpuPools,omitempty"`
+	// MaxHourlyCost (USD) makes install refuse, before changing anything, a file whose
+	// machines could cost more per hour at the GPU pools' max; --max-hourly-cost
+	// overrides it. `plan` shows the estimate it is checked against.
+	MaxHourlyCost *float64      `json:"maxHourlyCost,omitempty"`
+	OAuth         *OAuth        `json:"oauth,omitempty"`
+	Certificates  *Certificates `json:"certificates,omitempty"`
+	GitOps        *GitOps       `json:"gitops,omitempty"`
 }
 
 // Platform says where the cluster runs. AWS is always required (Route53, EC2 offerings

@@ -77,6 +77,9 @@ func (c *Cluster) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(spec.Child("workers", "replicas"), *r, "must be 0 or more"))
 	}
 	errs = append(errs, c.validateGPUPools(spec.Child("gpuPools"))...)
+	if m := s.MaxHourlyCost; m != nil && !(*m > 0) {
+		errs = append(errs, field.Invalid(spec.Child("maxHourlyCost"), *m, "must be more than 0 (US dollars per hour at the GPU pools' max); leave it out for no limit"))
+	}
 	if s.OAuth != nil {
 		errs = append(errs, validateOAuth(s.OAuth, spec.Child("oauth"))...)
 	}

@@ -12,11 +12,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +87,9 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	)
 	flags := r.Flags(state)
 	outputs := map[string][]byte{}
+	// The real Argo CD's folders (logs, kubeconfig, home, temporary checkouts): those this
+	// rehearsal's installs start are scanned too.
+	argoBefore := argoCDDirs(t, r)
 	run := func(name string, wantOK bool, args ...string) {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
@@ -114,7 +116,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	run("destroy (text, -v)", true, f("destroy", "--yes", "-v")...)
 	run("install -o json", true, f("install", "-o", "json")...)
 	run("destroy -o json", true, f("destroy", "--yes", "-o", "json")...)
-	outputs["install (TUI frames)"] = tuiFrames(t, r, env, cfgFile, state)
+	outputs["install (TUI frames)"], _ = runTUI(t, r, env, cfgFile, state)
 	run("status after the TUI", true, f("status", "-v")...)
 
 	// Every file the bootstrap wrote: the state folder (state, debug log, side files, the
@@ -149,6 +151,33 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			return nil
 		}))
 	}
+	// What runs in the "cluster" and could see the planted values there: the real Argo CD
+	// (its logs and every file it wrote) and the simulated controllers (their log). Out of
+	// scope: the bed's API server (etcd and its audit log hold the cluster's Secrets, as a
+	// real cluster's do) and Argo CD's Redis (in process memory, a cache of manifests
+	// rendered from Git and of resource trees, which Argo CD keeps without Secret data).
+	argoFiles := 0
+	for _, dir := range argoCDDirs(t, r) {
+		if slices.Contains(argoBefore, dir) {
+			continue
+		}
+		require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			files[path] = b
+			argoFiles++
+			return nil
+		}))
+	}
+	require.NotZero(t, argoFiles, "Argo CD's files were scanned")
+	simLog, err := os.ReadFile(r.SimulatorLog())
+	require.NoError(t, err)
+	files[r.SimulatorLog()] = simLog
 	require.NotEmpty(t, files[filepath.Join(state, "state.json")], "the state was scanned")
 	require.NotEmpty(t, files[filepath.Join(state, "rhoai-bootstrap.log")], "the debug log was scanned")
 	// The run used the planted key (and still does): the same account, never a new one.
@@ -263,60 +292,17 @@ func rewriteConfig(t *testing.T, r *harness.Rehearsal, path string, edits ...str
 	return path
 }
 
-// tuiFrames runs install in an 80×24 terminal (tmux, as TestTUIInRealTerminal) and
-// returns every distinct screen seen, with the scrollback, until the command exits.
-func tuiFrames(t *testing.T, r *harness.Rehearsal, env []string, cfgFile, state string) []byte {
-	t.Helper()
-	tmux, err := exec.LookPath("tmux")
-	require.NoError(t, err, "tmux is needed (.ci/run installs it)")
-	var b strings.Builder
-	b.WriteString("#!/usr/bin/env bash\nunset CI\n")
-	for _, kv := range append(env, "NO_COLOR=1", "TERM=xterm-256color") {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "CI" || strings.ContainsAny(k, "()") {
-			continue
-		}
-		fmt.Fprintf(&b, "export %s=%q\n", k, v)
-	}
-	fmt.Fprintf(&b, "cd %q\n%q install -f %q --state-dir %q --timeout-factor %s --poll-interval 200ms\necho \"EXIT=$?\"\nsleep 600\n",
-		r.Root, filepath.Join(r.BinDir, "rhoai-bootstrap"), cfgFile, state, harness.TimeoutFactor)
-	script := filepath.Join(r.WorkDir, "tui-scan.sh")
-	require.NoError(t, os.WriteFile(script, []byte(b.String()), 0o700))
-	session := fmt.Sprintf("rhoai-scan-%d", os.Getpid())
-	sock := filepath.Join(r.WorkDir, "tmux-scan.sock")
-	tm := func(args ...string) (string, error) {
-		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	_, err = tm("new-session", "-d", "-s", session, "-x", "80", "-y", "24", script)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = tm("kill-server") })
-	var frames bytes.Buffer
-	seen := map[string]bool{}
-	live := false
-	var screen string
-	for deadline := time.Now().Add(8 * time.Minute); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
-		screen, err = tm("capture-pane", "-p", "-S", "-500", "-t", session)
-		require.NoError(t, err)
-		if !seen[screen] {
-			seen[screen] = true
-			frames.WriteString(screen)
-			frames.WriteString("\n")
-		}
-		live = live || strings.Contains(screen, "phases done ·")
-		if strings.Contains(screen, "EXIT=") {
-			break
-		}
-	}
-	require.Contains(t, screen, "EXIT=0", "the TUI install ended well:\n%s", screen)
-	require.True(t, live, "the live TUI view was on the screen")
-	t.Logf("%d distinct TUI frames", len(seen))
-	return frames.Bytes()
-}
-
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// argoCDDirs are the folders of every Argo CD started on the rehearsal's bed so far.
+func argoCDDirs(t *testing.T, r *harness.Rehearsal) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(r.Bed.WorkDir(), "argocd-*"))
+	require.NoError(t, err)
+	return dirs
 }

@@ -23,6 +23,9 @@ const (
 	PhaseFailed  EventType = "phase-failed"
 	PhasePlanned EventType = "phase-planned"
 	RunFinished  EventType = "run-finished"
+	// CostEstimated carries the hourly cost of the file's machines (Event.Cost): `plan`
+	// emits it before its phases, `install` before run-started.
+	CostEstimated EventType = "cost"
 )
 
 // Event is one entry of the stream every front-end renders: the text logger, the JSON
@@ -52,6 +55,8 @@ type Event struct {
 	Inventory []InventoryEntry `json:"inventory,omitempty"`
 	// Summary is set on run-finished.
 	Summary *Summary `json:"summary,omitempty"`
+	// Cost is set on cost events.
+	Cost *Cost `json:"cost,omitempty"`
 	// Debug marks chatty lines the text front-end hides unless -v.
 	Debug bool `json:"debug,omitempty"`
 }
@@ -70,6 +75,9 @@ type Summary struct {
 	State    string             `json:"state"`
 	Failed   []string           `json:"failed,omitempty"`
 	Mutating int64              `json:"mutatingRequests"`
+	// Reads and Watches count the run's other API requests: GETs, and watches.
+	Reads   int64 `json:"readRequests"`
+	Watches int64 `json:"watchRequests"`
 	// Extra carries front-end facts phases publish (console URL, kubeconfig path).
 	Extra map[string]string `json:"extra,omitempty"`
 }

@@ -57,6 +57,8 @@ type Runner struct {
 	Only, Skip []string
 	// Mutations, if set, reports the number of mutating requests made so far (for the summary).
 	Mutations func() int64
+	// Requests, if set, reports the number of read and watch requests made so far.
+	Requests func() (reads, watches int64)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -325,6 +327,9 @@ func (r *Runner) finish(ctx context.Context, ex *execution, action string, start
 	}
 	if r.Mutations != nil {
 		sum.Mutating = r.Mutations()
+	}
+	if r.Requests != nil {
+		sum.Reads, sum.Watches = r.Requests()
 	}
 	var err error
 	switch {

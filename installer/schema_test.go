@@ -41,7 +41,7 @@ func TestEventSchemaFields(t *testing.T) {
 	}
 	var sum, w map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(m["summary"], &sum))
-	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "state"}, keys(sum))
+	assert.Equal(t, []string{"action", "extra", "failed", "mutatingRequests", "outcome", "phases", "readRequests", "state", "watchRequests"}, keys(sum))
 	require.NoError(t, json.Unmarshal(m["waiting"], &w))
 	assert.Equal(t, []string{"on", "until"}, keys(w))
 	var ch []map[string]json.RawMessage
@@ -59,4 +59,22 @@ func keys(m map[string]json.RawMessage) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The cost event's fields (docs/output.md, "cost").
+func TestCostEventFields(t *testing.T) {
+	low, high := 0.1, 0.2
+	e := Event{Type: CostEstimated, Cost: &Cost{Currency: "USD", Region: "r", MinHourly: 1, MaxHourly: 2, Source: "s", SourceDate: "d", AgeDays: 3, Notes: []string{"n"}, Limit: 4,
+		Lines: []CostLine{{Name: "n", InstanceType: "t", Min: 1, Max: 2, Spot: true, SpotLow: &low, SpotHigh: &high, OnDemand: 1, Unknown: true, MinHourly: 1, MaxHourly: 2}}}}
+	assert.Equal(t, "cost", string(CostEstimated))
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b, &m))
+	var cost map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m["cost"], &cost))
+	assert.Equal(t, []string{"ageDays", "currency", "limit", "lines", "maxHourly", "minHourly", "notes", "region", "source", "sourceDate"}, keys(cost))
+	var lines []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(cost["lines"], &lines))
+	assert.Equal(t, []string{"instanceType", "max", "maxHourly", "min", "minHourly", "name", "onDemand", "spot", "spotHigh", "spotLow", "unknown"}, keys(lines[0]))
 }

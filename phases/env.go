@@ -43,9 +43,12 @@ var DefaultTimeouts = Timeouts{
 	OperatorInstall: 20 * time.Minute,
 	ArgoCD:          10 * time.Minute,
 	RootApp:         30 * time.Minute,
-	Rollout:         20 * time.Minute,
-	Cluster:         90 * time.Minute,
-	Finalizers:      5 * time.Minute,
+	// A kube-apiserver revision "can take 20 minutes or more to roll out … to all
+	// nodes" (openshift-docs modules/external-auth-configuring.adoc,
+	// https://github.com/openshift/openshift-docs/pull/93779): twice that.
+	Rollout:    40 * time.Minute,
+	Cluster:    90 * time.Minute,
+	Finalizers: 5 * time.Minute,
 }
 
 // Scale multiplies every timeout.

@@ -36,6 +36,9 @@ type globalOptions struct {
 	only, skip     []string
 	timeoutFactor  float64
 	pollInterval   time.Duration
+	memProfile     string
+	// maxHourlyCost is --max-hourly-cost (plan and install only); 0: the file's, if any.
+	maxHourlyCost float64
 }
 
 func (o *globalOptions) bind(cmd *cobra.Command) {
@@ -51,7 +54,9 @@ func (o *globalOptions) bind(cmd *cobra.Command) {
 	f.StringSliceVar(&o.only, "only", nil, "run only these phases (their dependencies must be done)")
 	f.StringSliceVar(&o.skip, "skip", nil, "skip these phases")
 	f.Float64Var(&o.timeoutFactor, "timeout-factor", 1, "multiply every wait timeout (slow networks: 2; the test bed: 0.05)")
-	f.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often waits look again")
+	f.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often waits that cannot watch look again")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken at the run's highest heap to this file (for `make bench`)")
+	_ = f.MarkHidden("memprofile")
 }
 
 // load reads and validates the cluster file.
@@ -147,9 +152,14 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 	}
 	bus := installer.NewBus(&installer.Redactor{}, log)
 	libraryLogs.attach(log, bus.Redactor)
+	runRedactor = bus.Redactor
+	if onGitHubActions() {
+		bus.Add(&githubSink{w: cmd.ErrOrStderr()})
+	}
 	runner := &installer.Runner{
 		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
 		MaxParallel: o.maxParallel, Only: o.only, Skip: o.skip, Mutations: env.Counter.Count,
+		Requests: func() (int64, int64) { return env.Counter.Reads(), env.Counter.Watches() },
 	}
 	return &session{runner: runner, env: env, bus: bus, log: log, cluster: c}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/graph"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/installconfig"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/pricing"
 )
 
 func newValidateCommand(o *globalOptions) *cobra.Command {
@@ -149,10 +150,19 @@ declares that pool.`,
 }
 
 func newPlanCommand(o *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "plan -f FILE",
-		Short: "Show, per phase, done / would change / blocked, without changing anything",
-		Args:  cobra.NoArgs,
+		Short: "Show the machines' cost per hour, then per phase done / would change / blocked, without changing anything",
+		Long: `plan first prints what the file's machines cost per hour in its region: the control
+plane, the workers and each GPU pool at its min (an idle cluster) and at its max (what
+the autoscaler may reach), spot pools with the current spot price range, and the totals.
+On-demand prices come from the AWS Price List API (pricing:GetProducts), spot prices from
+EC2's spot price history; when the API cannot be asked, from a dated table built into the
+binary, and plan says so, why, and how old the table is. With --max-hourly-cost (or
+spec.maxHourlyCost) it says whether install would refuse the file.
+
+Then, per phase: done, would change (with the changes), or blocked.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := o.session(cmd, "plan", graph.Options{}, nil)
 			if err != nil {
@@ -164,25 +174,74 @@ func newPlanCommand(o *globalOptions) *cobra.Command {
 			} else {
 				s.bus.Add(&textSink{w: cmd.OutOrStdout(), verbose: o.verbose})
 			}
+			cost, verdict := o.estimate(cmd.Context(), s.cluster, s.env)
+			msg := pricing.Headline(cost)
+			if verdict != nil {
+				msg += "; install would refuse: " + verdict.Error()
+			}
+			s.bus.Emit(installer.Event{Type: installer.CostEstimated, Action: "plan", Message: msg, Cost: &cost})
 			_, err = s.runner.Plan(cmd.Context())
 			return err
 		},
 	}
+	o.bindCostLimit(cmd)
+	return cmd
 }
 
 func newInstallCommand(o *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "install -f FILE",
 		Short: "Bring the cluster to the state the file describes (resumes where it stopped)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd, o, "install", graph.Options{}, nil)
+			var preface []installer.Event
+			if c, err := o.load(); err == nil && (o.maxHourlyCost != 0 || c.Spec.MaxHourlyCost != nil) {
+				// Checked before the session exists: a refused file leaves no state
+				// folder, no lock and no log behind.
+				cost, verdict := o.estimate(cmd.Context(), c, &phases.Env{Cluster: c, AWSLogger: libraryLogs.aws()})
+				if verdict != nil {
+					return &exitError{code: ExitConfig, err: verdict}
+				}
+				preface = append(preface, installer.Event{Type: installer.CostEstimated, Action: "install", Message: pricing.Headline(cost), Cost: &cost})
+			}
+			return run(cmd, o, "install", graph.Options{}, nil, preface...)
 		},
 	}
+	o.bindCostLimit(cmd)
+	return cmd
 }
 
-// run executes install or destroy with the chosen front-end.
-func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Options, configure func(*phases.Env)) error {
+// bindCostLimit adds --max-hourly-cost to plan and install.
+func (o *globalOptions) bindCostLimit(cmd *cobra.Command) {
+	cmd.Flags().Float64Var(&o.maxHourlyCost, "max-hourly-cost", 0, "refuse to install when the machines could cost more than this many US dollars per hour at the GPU pools' max (overrides spec.maxHourlyCost)")
+}
+
+// estimate prices the file's machines (the Price List API, else the built-in table) and
+// checks them against --max-hourly-cost or spec.maxHourlyCost; the second result is the
+// refusal, naming the limit's field and the figures, or nil.
+func (o *globalOptions) estimate(ctx context.Context, c *configs.Cluster, env *phases.Env) (installer.Cost, error) {
+	e := pricing.Estimator{}
+	if cfg, err := env.AWS(ctx); err == nil {
+		e.AWS = &cfg
+	}
+	cost := e.Estimate(ctx, c)
+	limit, field := o.maxHourlyCost, "--max-hourly-cost"
+	if limit == 0 && c.Spec.MaxHourlyCost != nil {
+		limit, field = *c.Spec.MaxHourlyCost, "spec.maxHourlyCost"
+	}
+	if limit < 0 {
+		return cost, fmt.Errorf("--max-hourly-cost %g: must be more than 0 (US dollars per hour)", limit)
+	}
+	cost.Limit = limit
+	return cost, pricing.CheckLimit(cost, limit, field)
+}
+
+// run executes install or destroy with the chosen front-end; preface events (the cost
+// estimate) are emitted once the front-end listens, before the run starts.
+func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Options, configure func(*phases.Env), preface ...installer.Event) error {
+	if o.memProfile != "" {
+		defer profileHeapPeak(o.memProfile)()
+	}
 	s, err := o.session(cmd, action, gopts, configure)
 	if err != nil {
 		return err
@@ -191,6 +250,9 @@ func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Option
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	wait := s.frontEnd(o, cmd, action, cancel)
+	for _, e := range preface {
+		s.bus.Emit(e)
+	}
 	var sum *installer.Summary
 	if action == "destroy" {
 		sum, err = s.runner.Destroy(ctx)
@@ -334,7 +396,7 @@ func newCertificatesCommand(o *globalOptions) *cobra.Command {
 	renew := &cobra.Command{
 		Use:   "renew -f FILE",
 		Short: "Renew the certificates when due (ARI, else a third of the lifetime left); --force renews now",
-		Long: `renew runs only the certificates phase. It orders a new certificate when the installed
+		Long: `renew runs only the certificates phases (order, then rollout). It orders a new certificate when the installed
 one is due — from the ACME server's renewal information when offered, else when less
 than a third of its lifetime is left — or with --force. Mind Let's Encrypt's limit of 5
 certificates per set of names per week: the state keeps a ledger and renew refuses to
@@ -345,7 +407,7 @@ Ready, cert-manager renews them and renew refuses, naming them; --force orders f
 bootstrap anyway (cert-manager accepts the result as its own and keeps renewing).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.only = []string{"certificates"}
+			o.only = []string{certificates.Name, certificates.RolloutName}
 			return run(cmd, o, "install", graph.Options{Certificates: certificates.Options{Renew: true, ForceRenew: force}}, nil)
 		},
 	}

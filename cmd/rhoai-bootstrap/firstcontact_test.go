@@ -214,7 +214,10 @@ func TestLongValuesAreCut(t *testing.T) {
 func TestWords(t *testing.T) {
 	code, out := runCLI(t, "--version")
 	assert.Equal(t, ExitOK, code, out)
-	assert.Equal(t, "rhoai-bootstrap dev\n", out)
+	assert.Equal(t, "rhoai-bootstrap version dev\n", out)
+	code, same := runCLI(t, "version")
+	assert.Equal(t, ExitOK, code, same)
+	assert.Equal(t, out, same, "--version and the version command say the same")
 
 	_, file, _ := newUser(t)
 	one := filepath.Join(filepath.Dir(file), "one-pool.yaml")

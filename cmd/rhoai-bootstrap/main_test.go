@@ -85,7 +85,7 @@ func TestRenderIsAcceptedByTheInstaller(t *testing.T) {
 	t.Setenv("HOME", home)
 	require.NoError(t, os.WriteFile(filepath.Join(home, ".pull-secret"), []byte(`{"auths":{"registry.example.invalid":{"auth":"eDp5"}}}`), 0o600))
 	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte("ssh-ed25519 AAAAC3Nza test@example\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte(testdataSSHKey+"\n"), 0o644))
 	code, out := runCLI(t, "render", "-f", "../../configs/examples/dev.yaml", "--dir", dir)
 	require.Equal(t, ExitOK, code, out)
 	ic, err := os.ReadFile(filepath.Join(dir, "install-config.yaml"))
@@ -136,3 +136,7 @@ func TestRenderGitOpsPrintsModelTable(t *testing.T) {
 	require.Equal(t, ExitOK, code, out)
 	assert.Regexp(t, `need a pool \(GPU, access and instance type\) this cluster file does not declare`, out)
 }
+
+// testdataSSHKey is an ed25519 public key (its private half was never kept): the fake
+// installer parses sshKey as openshift-install does, so a made-up blob is refused.
+const testdataSSHKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlVO2yCSI1aDEZnTw9+jGB18/oEpheO0CD7CCXD83aG test@example"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/pricing"
 )
 
 // textSink prints events as plain lines, one glyph per kind, for terminals without the TUI
@@ -67,8 +68,13 @@ func (t *textSink) Event(e installer.Event) {
 		if e.Summary != nil {
 			printSummary(t.w, e, t.problems)
 		}
+	case installer.CostEstimated:
+		fmt.Fprintf(t.w, "$ %s %-16s %s\n", ts, "cost", e.Message)
+		if e.Cost != nil {
+			pricing.WriteText(t.w, *e.Cost, strings.Repeat(" ", 11))
+		}
 	case installer.PhasePlanned:
-		fmt.Fprintf(t.w, "%s %s %-16s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
+		fmt.Fprintf(t.w, "%s %s %-20s %s %s\n", glyph(e), ts, e.Phase, e.Outcome, e.Message)
 		for _, c := range e.Changes {
 			fmt.Fprintf(t.w, "                      %s\n", c)
 		}
@@ -92,7 +98,7 @@ func (t *textSink) Event(e installer.Event) {
 		if e.DurationMS > 0 && e.Type != installer.Progress {
 			line += fmt.Sprintf(" (%s)", (time.Duration(e.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
 		}
-		fmt.Fprintf(t.w, "%s %s %-16s %s\n", glyph(e), ts, e.Phase, line)
+		fmt.Fprintf(t.w, "%s %s %-20s %s\n", glyph(e), ts, e.Phase, line)
 	}
 }
 

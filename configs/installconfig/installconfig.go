@@ -5,10 +5,12 @@
 package installconfig
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
@@ -139,6 +141,19 @@ func CheckPullSecret(b []byte) error {
 	}
 	if len(ps.Auths) == 0 {
 		return fmt.Errorf("pull secret has no \"auths\" entries; download it again from console.redhat.com")
+	}
+	return nil
+}
+
+// CheckSSHPublicKey checks that b is one SSH public key the way openshift-install does
+// (pkg/validate/validate.go SSHPublicKey: ssh.ParseAuthorizedKey), so a truncated or
+// private key is caught before anything is created. The error never quotes a private key.
+func CheckSSHPublicKey(b []byte) error {
+	if bytes.Contains(b, []byte("PRIVATE KEY")) {
+		return fmt.Errorf("this is a private key: give its public half (the .pub file); the private key must never leave this machine")
+	}
+	if _, _, _, _, err := ssh.ParseAuthorizedKey(b); err != nil {
+		return fmt.Errorf("not an SSH public key (%v): expected one line like \"ssh-ed25519 AAAA… user@host\"; create one with ssh-keygen -t ed25519", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
@@ -205,8 +206,12 @@ func (ic *InstallConfig) validate() []fieldError {
 		}
 	}
 	errs = append(errs, validatePullSecret(ic.PullSecret)...)
-	if ic.SSHKey != "" && !looksLikeSSHKey(ic.SSHKey) {
-		errs = append(errs, invalid("sshKey", ic.SSHKey, "ssh: no key found"))
+	// openshift-install pkg/types/validation/installconfig.go → pkg/validate/validate.go
+	// SSHPublicKey: ssh.ParseAuthorizedKey, its error as the detail.
+	if ic.SSHKey != "" {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(ic.SSHKey)); err != nil {
+			errs = append(errs, invalid("sshKey", ic.SSHKey, err.Error()))
+		}
 	}
 	switch ic.Publish {
 	case "", "External", "Internal", "Mixed":
@@ -290,15 +295,6 @@ func validatePullSecret(secret string) []fieldError {
 		return []fieldError{invalid("pullSecret", redacted, "auths required")}
 	}
 	return nil
-}
-
-func looksLikeSSHKey(key string) bool {
-	for _, prefix := range []string{"ssh-", "ecdsa-sha2-", "sk-"} {
-		if strings.HasPrefix(strings.TrimSpace(key), prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // clusterDomain is <name>.<baseDomain>.

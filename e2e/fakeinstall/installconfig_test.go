@@ -74,6 +74,15 @@ func TestValidateReportsFieldPaths(t *testing.T) {
 			errors: 1,
 		},
 		{
+			// A key cut short keeps its "ssh-ed25519 " prefix; openshift-install parses it.
+			name: "ssh key that does not parse",
+			edit: func(s string) string {
+				return s + "sshKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example.com\n"
+			},
+			want:   []string{`sshKey: Invalid value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example.com": ssh: no key found`},
+			errors: 1,
+		},
+		{
 			name:   "control plane pool misnamed",
 			edit:   func(s string) string { return s + "controlPlane: {name: control, replicas: 0}\n" },
 			want:   []string{`controlPlane.name: Unsupported value: "control": supported values: "master"`, "controlPlane.replicas: Invalid value: 0"},

@@ -152,7 +152,7 @@ func installConfig(name string) map[string]any {
 		"networking": map[string]any{"networkType": "OVNKubernetes"},
 		"platform":   map[string]any{"aws": map[string]any{"region": "us-west-2"}},
 		"pullSecret": `{"auths":{"registry.example.com":{"auth":"dXNlcjpwYXNz"}}}`,
-		"sshKey":     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example.com",
+		"sshKey":     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlVO2yCSI1aDEZnTw9+jGB18/oEpheO0CD7CCXD83aG test@example.com",
 	}
 }
 

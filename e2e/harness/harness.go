@@ -186,7 +186,11 @@ func SimulatorOptions(bed *testbed.Bed, lat simulator.Latencies, logf func(strin
 		},
 		// The simulated cert-manager's verdicts are cert-manager's own policy chains.
 		CMJudge: &simulator.CMJudge{Binary: bed.CMJudge(), Kubeconfig: bed.Kubeconfig()},
-		Log:     logf,
+		// cert-manager's ACME orders reach Route53 and the ACME server's DNS as the
+		// bootstrap's certificates phase does.
+		AWSEndpoint: bed.AWSEndpoint(),
+		DNSResolver: bed.DNSResolver(),
+		Log:         logf,
 	}, argo
 }
 
@@ -290,6 +294,8 @@ type Event struct {
 		Outcome  string            `json:"outcome"`
 		Phases   map[string]string `json:"phases"`
 		Mutating int64             `json:"mutatingRequests"`
+		Reads    int64             `json:"readRequests"`
+		Watches  int64             `json:"watchRequests"`
 		Failed   []string          `json:"failed"`
 	} `json:"summary"`
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,23 +26,29 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// The simulated cert-manager. What it plays, and what it does not:
+// The simulated cert-manager. The real controller cannot be built here as cert-manager ships
+// it (its cmd/controller module is not served by the Go module proxy; its library module
+// is), so the bed plays cert-manager in two parts:
 //
-//   - Certificates: cert-manager's trigger and readiness controllers, with cert-manager's
-//     own policy chains deciding. Options.CMJudge is cmjudge (e2e/testbin/_cmjudge), built
-//     from cert-manager v1.20.3's module: for each Certificate it evaluates the trigger
-//     chain (re-issue?) and the readiness chain against the live Secret and
-//     CertificateRequests, and with -set-ready writes Ready, notBefore, notAfter and
-//     renewalTime as pkg/controller/certificates/readiness/readiness_controller.go does.
-//     When the trigger chain says re-issue, Issuing=True is set with the chain's reason and
-//     message, as internal/controller/certificates/trigger/trigger_controller.go ProcessItem
-//     does (nothing is done while Issuing is already True).
-//   - It does NOT issue: no CertificateRequest, no ACME order, no Secret is written
-//     (cert-manager's requestmanager, issuing and ACME order/challenge controllers are not
-//     played). A Certificate whose Secret the bootstrap made and cert-manager accepts is
-//     Ready; one whose Secret nobody made (the MaaS gateway's) stays Issuing=True and
-//     Ready=False with cert-manager's reason DoesNotExist, which Argo CD's Certificate
-//     health check reports as Progressing. On a real cluster cert-manager would order it.
+//   - Certificates: cert-manager's own controllers, run by cmjudge (e2e/testbin/_cmjudge,
+//     built from cert-manager v1.20.3's library module). For each Certificate whose spec,
+//     Secret or CertificateRequests changed, `cmjudge -reconcile` runs once each, as their
+//     packages construct them, the trigger (Issuing when the trigger chain says re-issue),
+//     key manager (the next private key Secret), request manager (the CertificateRequest
+//     with its CSR), CertificateRequest approver, issuing (the Secret, written by
+//     cert-manager's pkg/controller/certificates/issuing/internal/secret.go
+//     SecretsManager.UpdateData: tls.crt, tls.key, ca.crt when the issuer returned one, the
+//     cert-manager.io/* annotations, secretTemplate's labels and annotations; then
+//     status.revision, Issuing removed), readiness (Ready, notBefore, notAfter,
+//     renewalTime) and revision manager controllers. What they write is cert-manager's
+//     code's doing, not ours.
+//   - Signing CertificateRequests for ACME ClusterIssuers (acmeissuer.go): what cert-manager's
+//     certificaterequests-issuer-acme, acmeorders and acmechallenges controllers do
+//     together, played with lego: one ACME order per approved CertificateRequest, for real,
+//     against the ClusterIssuer's spec.acme.server (the bed's Pebble), DNS-01 solved through
+//     Route53 with the credentials the cloud-credential operator made (cloudcredential.go),
+//     via the bed's AWS endpoint, which publishes the TXT record in the DNS Pebble asks. No
+//     Order or Challenge objects are made.
 //   - ACME ClusterIssuers: pkg/issuer/acme/setup.go Setup, for real against the issuer's
 //     spec.acme.server (the bed's Pebble): the account key is read from, or generated (RSA
 //     2048, PKCS#1 PEM) into, the privateKeySecretRef Secret in cert-manager's cluster
@@ -50,12 +57,11 @@ import (
 //     lastRegisteredEmail, lastPrivateKeyHash are written, or Ready=False
 //     ErrRegisterACMEAccount with the error. Other issuer types are left alone.
 //
-// A real cert-manager controller would need the whole of cert-manager (its cmd/controller
-// module, DNS-01 through Route53 on moto, the bed's recursive DNS): not built here yet.
+// Time-based renewal is not played (nothing re-runs a Certificate at its renewalTime), and
+// nothing here serves cert-manager's webhook or its cainjector.
 
 const (
-	mgrCertManager = "cert-manager-certificates-trigger"
-	mgrIssuers     = "cert-manager-clusterissuers"
+	mgrIssuers = "cert-manager-clusterissuers"
 	// certManagerNS is cert-manager's --cluster-resource-namespace: the namespace the
 	// cert-manager Operator for Red Hat OpenShift deploys cert-manager to, where a
 	// ClusterIssuer's Secrets live.
@@ -63,8 +69,9 @@ const (
 )
 
 var (
-	gvrCertificate   = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
-	gvrClusterIssuer = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
+	gvrCertificate        = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+	gvrCertificateRequest = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificaterequests"}
+	gvrClusterIssuer      = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
 )
 
 // CMJudge runs cmjudge against the bed.
@@ -75,23 +82,25 @@ type CMJudge struct {
 
 // CertificateVerdict is cmjudge's answer for one Certificate (its JSON output).
 type CertificateVerdict struct {
-	Certificate string `json:"certificate"`
-	Reissue     bool   `json:"reissue"`
-	Reason      string `json:"reason"`
-	Message     string `json:"message"`
-	Ready       string `json:"ready"`
-	ReadyReason string `json:"readyReason"`
+	Certificate  string `json:"certificate"`
+	Reissue      bool   `json:"reissue"`
+	Reason       string `json:"reason"`
+	Message      string `json:"message"`
+	Ready        string `json:"ready"`
+	ReadyReason  string `json:"readyReason"`
+	PostIssuance string `json:"postIssuance"`
 }
 
-// judge runs cmjudge -set-ready for one Certificate.
-func (j CMJudge) judge(ctx context.Context, ns, name string) (CertificateVerdict, error) {
+// reconcile runs cert-manager's certificates controllers once for one Certificate, then
+// returns cert-manager's verdict on it.
+func (j CMJudge) reconcile(ctx context.Context, ns, name string) (CertificateVerdict, error) {
 	var v CertificateVerdict
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, j.Binary, "-kubeconfig", j.Kubeconfig, "-set-ready", ns+"/"+name)
+	cmd := exec.CommandContext(ctx, j.Binary, "-kubeconfig", j.Kubeconfig, "-reconcile", ns+"/"+name)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return v, fmt.Errorf("cmjudge %s/%s: %w: %s", ns, name, err, strings.TrimSpace(stderr.String()))
+		return v, fmt.Errorf("cmjudge -reconcile %s/%s: %w: %s", ns, name, err, lastLines(stderr.String(), 5))
 	}
 	if err := json.Unmarshal(out, &v); err != nil {
 		return v, fmt.Errorf("cmjudge %s/%s printed %q: %w", ns, name, out, err)
@@ -99,9 +108,18 @@ func (j CMJudge) judge(ctx context.Context, ns, name string) (CertificateVerdict
 	return v, nil
 }
 
-// syncCertificate plays the trigger and readiness controllers for one Certificate
-// (key namespace/name; "namespace/*" for every Certificate of a namespace whose Secrets
-// changed).
+// lastLines keeps the end of a long log.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// syncCertificate runs cert-manager's certificates controllers for one Certificate (key
+// namespace/name; "namespace/*" for every Certificate of a namespace whose Secrets
+// changed) when what they read changed: its spec, its Secret, its CertificateRequests.
 func (s *Simulator) syncCertificate(ctx context.Context, key string) (time.Duration, error) {
 	j := s.options().CMJudge
 	if j == nil {
@@ -125,43 +143,65 @@ func (s *Simulator) syncCertificate(ctx context.Context, key string) (time.Durat
 	if err != nil || crt == nil || crt.GetDeletionTimestamp() != nil {
 		return 0, err
 	}
-	// Judge again only when the Certificate's spec or its Secret changed: cmjudge's own
-	// status writes must not feed back into this loop.
-	secretRV := ""
-	if sec, err := s.get(ctx, gvrSecret, ns, nestedStr(crt, "spec", "secretName")); err != nil {
-		return 0, err
-	} else if sec != nil {
-		secretRV = sec.GetResourceVersion()
-	}
-	seen := fmt.Sprintf("certificate/%s/%d/%s", crt.GetUID(), crt.GetGeneration(), secretRV)
-	s.mu.Lock()
-	judged := s.judged[key] == seen
-	s.mu.Unlock()
-	if judged {
-		return 0, nil
-	}
-	v, err := j.judge(ctx, ns, name)
+	seen, err := s.certificateInputs(ctx, crt)
 	if err != nil {
 		return 0, err
 	}
-	if v.Reissue {
-		err = s.update(ctx, mgrCertManager, gvrCertificate, ns, name, true, func(u *unstructured.Unstructured) (bool, error) {
-			if condStatus(u.Object, "Issuing", "status", "conditions") == "True" {
-				return false, nil // an issuance is already in progress
-			}
-			old, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			conds := upsertCond(old, u.GetGeneration(), cond{Type: "Issuing", Status: "True", Reason: v.Reason, Message: v.Message})
-			return true, unstructured.SetNestedSlice(u.Object, conds, "status", "conditions")
-		})
-		if err != nil {
-			return 0, err
-		}
+	s.mu.Lock()
+	done := s.judged[key] == seen
+	s.mu.Unlock()
+	if done {
+		return 0, nil
 	}
+	v, err := j.reconcile(ctx, ns, name)
+	if err != nil {
+		return 0, err
+	}
+	// What the controllers wrote changes the inputs, so they run once more and find
+	// nothing to do (level-triggered, as their own work queues would re-run them).
 	s.mu.Lock()
 	s.judged[key] = seen
 	s.mu.Unlock()
 	s.logf("cert-manager: %s reissue=%v (%s) ready=%s (%s)", key, v.Reissue, v.Reason, v.Ready, v.ReadyReason)
 	return 0, nil
+}
+
+// certificateInputs fingerprints what cert-manager's certificates controllers read of a
+// Certificate: the Certificate itself, its Secret, and the Secrets and CertificateRequests
+// it owns. A run that writes nothing leaves it unchanged, which ends the loop.
+func (s *Simulator) certificateInputs(ctx context.Context, crt *unstructured.Unstructured) (string, error) {
+	parts := []string{string(crt.GetUID()), crt.GetResourceVersion()}
+	secretName := nestedStr(crt, "spec", "secretName")
+	secs, err := s.list(ctx, gvrSecret, crt.GetNamespace())
+	if err != nil {
+		return "", err
+	}
+	for _, sec := range secs {
+		if sec.GetName() == secretName || ownedBy(&sec, crt) {
+			parts = append(parts, "secret/"+sec.GetName()+"="+sec.GetResourceVersion())
+		}
+	}
+	reqs, err := s.list(ctx, gvrCertificateRequest, crt.GetNamespace())
+	if err != nil {
+		return "", err
+	}
+	for _, r := range reqs {
+		if ownedBy(&r, crt) {
+			parts = append(parts, "request/"+r.GetName()+"="+r.GetResourceVersion())
+		}
+	}
+	slices.Sort(parts[2:])
+	return strings.Join(parts, " "), nil
+}
+
+// ownedBy reports whether owner is u's controller.
+func ownedBy(u, owner *unstructured.Unstructured) bool {
+	for _, o := range u.GetOwnerReferences() {
+		if o.Controller != nil && *o.Controller && o.UID == owner.GetUID() {
+			return true
+		}
+	}
+	return false
 }
 
 // upsertCond sets c among old conditions, keeping the others (cert-manager's
@@ -245,23 +285,11 @@ func (s *Simulator) registerACMEAccount(ctx context.Context, spec map[string]any
 	if err != nil {
 		return nil, "", err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if skip, _ := spec["skipTLSVerify"].(bool); skip {
-		tr.TLSClientConfig.InsecureSkipVerify = true
+	hc, err := acmeHTTPClient(spec)
+	if err != nil {
+		return nil, "", err
 	}
-	if ca := str(spec["caBundle"]); ca != "" {
-		pemCA, err := base64.StdEncoding.DecodeString(ca)
-		if err != nil {
-			return nil, "", fmt.Errorf("spec.acme.caBundle: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemCA) {
-			return nil, "", errors.New("spec.acme.caBundle holds no PEM certificate")
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
-	cl := &acme.Client{Key: key, DirectoryURL: str(spec["server"]), HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second}, UserAgent: "cert-manager-simulated"}
+	cl := &acme.Client{Key: key, DirectoryURL: str(spec["server"]), HTTPClient: hc, UserAgent: acmeUserAgent}
 	var contact []string
 	if e := str(spec["email"]); e != "" {
 		contact = []string{"mailto:" + strings.ToLower(e)}
@@ -275,6 +303,32 @@ func (s *Simulator) registerACMEAccount(ctx context.Context, spec map[string]any
 	}
 	sum := sha256.Sum256(x509.MarshalPKCS1PrivateKey(key))
 	return acc, base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// acmeUserAgent is how the simulated cert-manager introduces itself to the ACME server.
+const acmeUserAgent = "cert-manager-simulated"
+
+// acmeHTTPClient is an ClusterIssuer's HTTP client for its ACME server: trusting
+// spec.acme.caBundle when set, or nothing at all with skipTLSVerify, as
+// pkg/acme/accounts/client.go NewClient builds it.
+func acmeHTTPClient(spec map[string]any) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if skip, _ := spec["skipTLSVerify"].(bool); skip {
+		tr.TLSClientConfig.InsecureSkipVerify = true
+	}
+	if ca := str(spec["caBundle"]); ca != "" {
+		pemCA, err := base64.StdEncoding.DecodeString(ca)
+		if err != nil {
+			return nil, fmt.Errorf("spec.acme.caBundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemCA) {
+			return nil, errors.New("spec.acme.caBundle holds no PEM certificate")
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
 // acmeAccountKey reads the issuer's account key, or generates one into its Secret as

@@ -115,8 +115,17 @@ func (s *Simulator) registerWatches() {
 	})
 	s.watch(gvrCertificate, "", func(u *unstructured.Unstructured) { s.certificates.add(keyOf(u)) })
 	s.watch(gvrClusterIssuer, "", func(u *unstructured.Unstructured) { s.issuers.add(u.GetName()) })
-	// A Certificate is judged against its Secret: a Secret written or removed re-judges the
-	// Certificates of its namespace.
+	// A CertificateRequest is the ACME issuer's to sign, and its Certificate's controllers'
+	// input.
+	s.watch(gvrCertificateRequest, "", func(u *unstructured.Unstructured) {
+		s.certificateRequests.add(keyOf(u))
+		if owner := ownerName(u, "Certificate"); owner != "" {
+			s.certificates.add(u.GetNamespace() + "/" + owner)
+		}
+	})
+	s.watch(gvrCredentialsRequest, "", func(u *unstructured.Unstructured) { s.credentialsRequests.add(keyOf(u)) })
+	// cert-manager's controllers read a Certificate's Secrets (its own, the next private
+	// key): a Secret written or removed runs them again for the Certificates of its namespace.
 	s.watch(gvrSecret, "", func(u *unstructured.Unstructured) { s.certificates.add(u.GetNamespace() + "/" + allKey) })
 	s.watch(gvrDSCInitialization, "", func(u *unstructured.Unstructured) { s.odh.add(u.GetName()) })
 	s.watch(gvrDataScienceCluster, "", func(u *unstructured.Unstructured) { s.odh.add(dscKeyPrefix + u.GetName()) })

@@ -95,6 +95,7 @@ func (b *Bed) ResetAWS(ctx context.Context) error {
 		return fmt.Errorf("resetting moto: %s", resp.Status)
 	}
 	b.proxy.resetQuotas()
+	b.proxy.resetPrices()
 	b.proxy.setDNSDelay(0)
 	return b.createHostedZone(ctx)
 }
@@ -107,6 +108,16 @@ func (b *Bed) SetDNSPropagation(d time.Duration) { b.proxy.setDNSDelay(d) }
 // for an ec2 quota code, e.g. SetQuota(QuotaGAndVTOnDemand, 0) to make a GPU
 // preflight fail.
 func (b *Bed) SetQuota(code string, value float64) { b.proxy.SetQuota(code, value) }
+
+// SetPrice sets the on-demand Linux price (USD per hour) that the bed's Price List API
+// gives an instance type in a region; ResetAWS puts back the built-in table's.
+func (b *Bed) SetPrice(region, instanceType string, usd float64) {
+	b.proxy.SetPrice(region, instanceType, usd)
+}
+
+// SetPriceListDenied makes the bed's Price List API refuse every call
+// (AccessDeniedException), as AWS does to a principal without pricing:GetProducts.
+func (b *Bed) SetPriceListDenied(denied bool) { b.proxy.SetPriceListDenied(denied) }
 
 // HostedZoneID is the ID (without "/hostedzone/") of the base domain's
 // public Route53 zone.

@@ -62,6 +62,9 @@ type awsProxy struct {
 	listener     net.Listener
 	mu           sync.Mutex
 	quotas       map[string]float64
+	// prices are the fake Price List API's on-demand Linux prices, region → type → USD/h.
+	prices        map[string]map[string]float64
+	pricingDenied bool
 	// dnsDelay is how long a TXT change takes to reach DNS (propagation).
 	dnsDelay time.Duration
 }
@@ -93,6 +96,7 @@ func newAWSProxy(moto *url.URL, challtestsrv, region string) (*awsProxy, error) 
 		quotas:       map[string]float64{},
 	}
 	p.resetQuotas()
+	p.resetPrices()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(moto)
@@ -125,6 +129,10 @@ func (p *awsProxy) close(ctx context.Context) error {
 func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "ServiceQuotasV20190624.") {
 		p.serveQuotas(w, r, strings.TrimPrefix(target, "ServiceQuotasV20190624."))
+		return
+	}
+	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "AWSPriceListService.") {
+		p.servePricing(w, r, strings.TrimPrefix(target, "AWSPriceListService."))
 		return
 	}
 	if r.Method == http.MethodPost && rrsetPath.MatchString(r.URL.Path) {

@@ -65,6 +65,9 @@ func (b *Bed) seed(ctx context.Context) error {
 		"KubeadminHash":    string(hash),
 		"Now":              time.Now().UTC().Format(time.RFC3339),
 		"ClusterOperators": seedClusterOperators,
+		// kube-system/aws-creds, as the installer leaves them for the cloud-credential operator.
+		"AWSAccessKeyID":     awsAccessKeyID,
+		"AWSSecretAccessKey": awsSecretAccessKey,
 	}
 	tmpl, err := template.New("seed.yaml").Option("missingkey=error").Parse(seedTemplate)
 	if err != nil {

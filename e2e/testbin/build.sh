@@ -3,8 +3,9 @@
 # versioned cache folder outside the repository:
 #   kube-apiserver, kubectl, etcd, kube-controller-manager (Kubernetes $K8S_VERSION, version-stamped)
 #   pebble, pebble-challtestsrv     (Pebble $PEBBLE_VERSION)
-#   cmjudge                         (cert-manager $CERT_MANAGER_VERSION's own policies,
-#                                    built inside a copy of its module: _cmjudge/main.go)
+#   cmjudge                         (cert-manager $CERT_MANAGER_VERSION's own policies and
+#                                    certificates controllers, built inside a copy of its
+#                                    library module: _cmjudge/main.go)
 #   argocd, kustomize               (Argo CD $ARGOCD_VERSION, kustomize $KUSTOMIZE_VERSION)
 # A warm run finds every binary and returns at once. Nothing is downloaded
 # prebuilt: everything is compiled from modules.

@@ -252,7 +252,8 @@ func (r *run) env(c *configs.Cluster) *phases.Env {
 		AWSConfig: func(context.Context) (aws.Config, error) { return r.w.bed.AWSConfig(), nil }}
 }
 
-// runner runs only the certificates phase, with the test's transport on lego's client.
+// runner runs only the two certificates phases (order, rollout), with the test's
+// transport on lego's client.
 func (r *run) runner(env *phases.Env, opts Options) *installer.Runner {
 	opts.wrapACME = func(next http.RoundTripper) http.RoundTripper { return countingTransport{w: r.w, next: next} }
 	bus := installer.NewBus(nil, installer.SinkFunc(func(e installer.Event) {
@@ -264,17 +265,23 @@ func (r *run) runner(env *phases.Env, opts Options) *installer.Runner {
 			f(e)
 		}
 	}))
-	return &installer.Runner{Phases: []installer.Phase{doneElsewhere{"cluster"}, New(env, opts)}, Store: r.store, Bus: bus,
-		Cluster: "bed", Command: "test", Only: []string{Name}}
+	return &installer.Runner{Phases: []installer.Phase{doneElsewhere{"cluster"}, New(env, opts), NewRollout(env)}, Store: r.store, Bus: bus,
+		Cluster: "bed", Command: "test", Only: []string{Name, RolloutName}}
 }
 
-// plan returns the phase's plan entry.
+// plan returns the certificates phase's plan entry.
 func (r *run) plan(env *phases.Env, opts Options) installer.PlanEntry {
+	r.t.Helper()
+	return r.planOf(env, opts, Name)
+}
+
+// planOf returns one phase's plan entry.
+func (r *run) planOf(env *phases.Env, opts Options, phase string) installer.PlanEntry {
 	r.t.Helper()
 	entries, err := r.runner(env, opts).Plan(context.Background())
 	require.NoError(r.t, err)
 	for _, e := range entries {
-		if e.Phase == Name {
+		if e.Phase == phase {
 			return e
 		}
 	}
@@ -471,8 +478,8 @@ func (r *run) orderTimes() []string {
 }
 
 // requireRolledOutBeforeDone: the ClusterOperator's Progressing condition went back to
-// False during the phase (a rollout happened) and no later than the phase said it was
-// done. Whether the phase also printed a waiting line depends on
+// False after the certificates phase started (a rollout happened) and no later than
+// certificates-rollout said it was done. Whether the phase also printed a waiting line depends on
 // whether the rollout was still going at its first look, which a loaded machine decides.
 func (w *world) requireRolledOutBeforeDone(t *testing.T, r *run, operator, msg string) {
 	t.Helper()
@@ -494,7 +501,7 @@ func (w *world) requireRolledOutBeforeDone(t *testing.T, r *run, operator, msg s
 		switch {
 		case e.Type == installer.PhaseStarted && e.Phase == Name:
 			started = e.Time
-		case e.Type == installer.PhaseDone && e.Phase == Name:
+		case e.Type == installer.PhaseDone && e.Phase == RolloutName:
 			done = e.Time
 		}
 	}
@@ -727,7 +734,8 @@ func TestE2EKillSafety(t *testing.T) {
 	r.onEvent = nil
 	require.Error(t, res.err)
 	assert.Zero(t, res.orders, "the saved certificate is installed, not ordered again")
-	p = r.plan(env, Options{})
+	assert.Equal(t, "done", r.plan(env, Options{}).State, "the Secrets were written before the wait")
+	p = r.planOf(env, Options{}, RolloutName)
 	assert.Equal(t, "would-change", p.State)
 	require.NotEmpty(t, p.Changes)
 	assert.Contains(t, p.Changes[len(p.Changes)-1].Target, "to roll out certificate "+serialOf(savedLeaf))
@@ -741,6 +749,7 @@ func TestE2EKillSafety(t *testing.T) {
 	assert.Nil(t, gone)
 	assert.Len(t, r.ledger(), 1)
 	assert.Equal(t, "done", r.plan(env, Options{}).State)
+	assert.Equal(t, "done", r.planOf(env, Options{}, RolloutName).State)
 
 	// Destroy with --revoke revokes it at the ACME server, as our account.
 	env.Revoke = true

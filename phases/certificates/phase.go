@@ -1,6 +1,15 @@
-// Package certificates is the certificates phase: one Let's Encrypt (or any ACME) order,
-// by DNS-01 on Route53, for api.<cluster>.<domain> and *.apps.<cluster>.<domain>,
-// installed on the ingress controller and the API server.
+// Package certificates is two phases: certificates — one Let's Encrypt (or any ACME)
+// order, by DNS-01 on Route53, for api.<cluster>.<domain> and *.apps.<cluster>.<domain>,
+// written into the two TLS Secrets — and certificates-rollout (rollout.go), which puts
+// those Secrets in service on the ingress controller and the API server and waits for both
+// operators to roll them out.
+//
+// Two phases, because what the hand-off needs and what takes long are different steps: the
+// root application must come after the Secrets exist (cert-manager adopts them instead of
+// ordering, see handoff.go), but not after the kube-apiserver rollout, which takes 10–20
+// minutes on a real cluster and which Argo CD does not need. The graph can then let the
+// hand-off start as soon as the Secrets are written, and "done" still means both rollouts
+// were seen.
 //
 // One order with both names, not one per endpoint: Let's Encrypt's duplicate-certificate
 // limit (5 per exact set of names per week) then has one bucket to watch instead of two,
@@ -69,7 +78,12 @@ type Record struct {
 	Ledger Ledger `json:"ledger,omitempty"`
 	// Installed is the certificate in service.
 	Installed *installedRecord `json:"installed,omitempty"`
-	// Rollout is a patch whose rollout is not confirmed yet.
+	// Rollout is the last change this phase made to the Secrets' content, saved before
+	// the write: which operators serve the changed Secrets and since when. The
+	// certificates-rollout phase confirms it (RolloutRecord.Confirmed); this phase only
+	// replaces it with its next change. (Releases before the split cleared it once the
+	// rollouts were seen; one left set by a run killed while waiting is confirmed by
+	// certificates-rollout the same way.)
 	Rollout *rollout `json:"rollout,omitempty"`
 	// HandedOff is set once cert-manager renews our Secrets (handoff.go).
 	HandedOff *handOffRecord `json:"handedOff,omitempty"`
@@ -130,7 +144,10 @@ type placement struct {
 // New returns the certificates phase.
 func New(env *phases.Env, opts Options) installer.Phase { return &phase{env: env, opts: opts} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: the reuse decision reads the Secrets the cluster serves, and the Secrets are
+// written there; both need the cluster's API server.
 func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 func (p *phase) acme() configs.ACME { return p.env.Cluster.Spec.Certificates.ACME }
@@ -142,8 +159,9 @@ func (p *phase) now() time.Time {
 	return time.Now()
 }
 
-// rollout records patches whose rollout is not confirmed yet, so a run killed while
-// waiting waits again next time instead of calling the phase done.
+// rollout records a change operators must roll out — which ones, since when, for which
+// certificate — before the change is made, so a run killed while waiting waits again next
+// time instead of calling the rollout done.
 type rollout struct {
 	Since     time.Time `json:"since"`
 	Serial    string    `json:"serial"`
@@ -264,26 +282,7 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		}
 		v.changes = append(v.changes, ch...)
 	}
-	ch, err := p.patchChanges(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	v.changes = append(v.changes, ch...)
-	if v.rollout != nil {
-		v.changes = append(v.changes, installer.Change{Action: installer.Run, Target: "wait for " + strings.Join(v.rollout.operators(), " and ") + " to roll out certificate " + v.rollout.Serial})
-	}
 	return v, nil
-}
-
-func (r *rollout) operators() []string {
-	var out []string
-	if r.Ingress {
-		out = append(out, "ingress")
-	}
-	if r.APIServer {
-		out = append(out, "kube-apiserver")
-	}
-	return out
 }
 
 // readSecrets reads our two TLS Secrets as they are (nil where missing).
@@ -322,37 +321,6 @@ func (p *phase) readServed(ctx context.Context, c *kube.Clients) (*bundle, error
 	return nil, nil
 }
 
-// readAPIServer reads apiserver.config.openshift.io/cluster, which every OpenShift
-// cluster has.
-func readAPIServer(ctx context.Context, c *kube.Clients) (*configv1.APIServer, error) {
-	as, err := c.OpenShift.Config.APIServers().Get(ctx, "cluster", metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, errors.New("apiserver.config.openshift.io/cluster does not exist: is this an OpenShift cluster?")
-	case err != nil:
-		return nil, fmt.Errorf("reading apiserver.config.openshift.io/cluster: %w", err)
-	}
-	return as, nil
-}
-
-// patchChanges lists what the two patches would change (reads only).
-func (p *phase) patchChanges(ctx context.Context, c *kube.Clients) ([]installer.Change, error) {
-	ch, err := c.Diff(ctx, []*kube.Unstructured{ingressPatch(IngressSecret)})
-	if err != nil {
-		return nil, err
-	}
-	as, err := readAPIServer(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	live := namedCertsOf(as)
-	if !sameList(live, mergeNamedCerts(live, p.env.Cluster.APIHost())) {
-		ch = append(ch, installer.Change{Action: installer.Update, Target: "APIServer cluster",
-			Detail: "spec.servingCerts.namedCertificates: " + p.env.Cluster.APIHost() + " → secret " + APISecret})
-	}
-	return ch, nil
-}
-
 // Check observes the served certificate and the patches; plans show its decision.
 func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status, error) {
 	if p.env.Cluster.Spec.Certificates == nil {
@@ -388,8 +356,8 @@ func (p *phase) doneReason(v *view) string {
 		what, pl.serial, v.servedLeaf.NotAfter.UTC().Format(time.DateOnly), human(v.choice.Decision.DueAt.Sub(p.now())))
 }
 
-// Apply orders when needed (or takes the pending certificate), then installs: secrets
-// first, then the two patches, then waits for both rollouts and checks our own access.
+// Apply orders when needed (or takes the pending certificate), then writes it into both
+// Secrets. Putting them in service is certificates-rollout's.
 func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	c, err := p.env.Kube(ctx, s)
 	if err != nil {
@@ -413,7 +381,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	var b bundle
 	switch {
 	case v.choice.Step == StepHandedOff:
-		return p.standDown(ctx, s, c, v)
+		return p.standDown(ctx, s, v)
 	case v.choice.Step == StepInstallSaved:
 		b = *v.saved
 		redactPEM(s, b.Key)
@@ -440,21 +408,18 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	return nil
 }
 
-// standDown is Apply once cert-manager renews: it records the hand-off and keeps only our
-// patches of the ingress controller and the API server in place; the Secrets are
-// cert-manager's.
-func (p *phase) standDown(ctx context.Context, s *installer.Scope, c *kube.Clients, v *view) error {
-	if !v.handOffRecorded {
-		h := handOffRecord{Since: p.now().UTC(), Certificates: v.handOff.Certificates}
-		if err := save(ctx, s, func(r *Record) { r.HandedOff = &h }); err != nil {
-			return fmt.Errorf("recording the hand-off to cert-manager: %w", err)
-		}
-		s.Progress("handed off to cert-manager: %s renew the certificates from now on", strings.Join(h.Certificates, " and "))
+// standDown is Apply once cert-manager renews: it records the hand-off; the Secrets are
+// cert-manager's (certificates-rollout keeps the patches that serve them in place).
+func (p *phase) standDown(ctx context.Context, s *installer.Scope, v *view) error {
+	if v.handOffRecorded {
+		return nil
 	}
-	if err := c.Apply(ctx, s, ingressPatch(IngressSecret)); err != nil {
-		return err
+	h := handOffRecord{Since: p.now().UTC(), Certificates: v.handOff.Certificates}
+	if err := save(ctx, s, func(r *Record) { r.HandedOff = &h }); err != nil {
+		return fmt.Errorf("recording the hand-off to cert-manager: %w", err)
 	}
-	return p.mergeNamedCert(ctx, s, c)
+	s.Progress("handed off to cert-manager: %s renew the certificates from now on", strings.Join(h.Certificates, " and "))
+	return nil
 }
 
 // order obtains a certificate and saves it, key included, in the pending side file before
@@ -524,14 +489,17 @@ func (p *phase) recordOrder(ctx context.Context, s *installer.Scope, v *view, b 
 	return nil
 }
 
-// install puts b in service and waits until it is.
+// install writes b into both Secrets, after our kubeconfig trusts its root. The change
+// is recorded first (Record.Rollout: which operators serve a changed Secret, since when),
+// so certificates-rollout waits for it even when this run is killed right after the write.
 func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bundle) error {
 	leaf, issuers, err := b.parse()
 	if err != nil {
 		return err
 	}
 	// Our own kubeconfig must trust the new chain before the API server serves it, or we
-	// lose the cluster in the middle of waiting for the rollout.
+	// lose the cluster in the middle of waiting for the rollout. (The API server serves a
+	// renewed Secret as soon as its operator rolls it out.)
 	root := v.trust.verify(leaf, issuers, p.now())
 	if root == nil && len(issuers) > 0 {
 		root = issuers[len(issuers)-1] // the top of the chain we have: a trust anchor too
@@ -544,8 +512,8 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 		return err
 	}
 
-	// What is about to change decides which operators must roll out.
-	ingressCh, err := c.Diff(ctx, []*kube.Unstructured{tlsSecret(IngressNS, IngressSecret, b), ingressPatch(IngressSecret)})
+	// Which Secrets are about to change decides which operators must roll out.
+	ingressCh, err := c.Diff(ctx, []*kube.Unstructured{tlsSecret(IngressNS, IngressSecret, b)})
 	if err != nil {
 		return err
 	}
@@ -553,55 +521,25 @@ func (p *phase) install(ctx context.Context, s *installer.Scope, v *view, b bund
 	if err != nil {
 		return err
 	}
-	as, err := readAPIServer(ctx, c)
-	if err != nil {
-		return err
+	r := rollout{Since: time.Now().UTC(), Serial: serialOf(leaf)}
+	if v.rollout != nil && v.rollout.Serial == r.Serial {
+		r = *v.rollout // a run killed around the write: the change started back then
 	}
-	live := namedCertsOf(as)
-	namedChanged := !sameList(live, mergeNamedCerts(live, p.env.Cluster.APIHost()))
-	r := rollout{Since: time.Now().UTC()}
-	if v.rollout != nil {
-		r = *v.rollout // a run killed while waiting: the rollout started back then
-	}
-	r.Serial = serialOf(leaf)
 	r.Ingress = r.Ingress || len(ingressCh) > 0
-	r.APIServer = r.APIServer || len(apiCh) > 0 || namedChanged
-	if r.Ingress || r.APIServer {
+	r.APIServer = r.APIServer || len(apiCh) > 0
+	if len(ingressCh) > 0 || len(apiCh) > 0 {
 		if err := save(ctx, s, func(rec *Record) { rec.Rollout = &r }); err != nil {
 			return err
 		}
 	}
-
 	if err := c.Apply(ctx, s, secrets(b)...); err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, s, ingressPatch(IngressSecret)); err != nil {
-		return err
-	}
-	if err := p.mergeNamedCert(ctx, s, c); err != nil {
-		return err
-	}
-	if r.Ingress {
-		if err := c.WaitRollout(ctx, s, "ingress", r.Since, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
-			return err
-		}
-	}
-	if r.APIServer {
-		if err := c.WaitRollout(ctx, s, "kube-apiserver", r.Since, p.env.Timeouts.Rollout, rolloutGrace); err != nil {
-			return err
-		}
-		if err := p.verifyAccess(ctx, s); err != nil {
-			return err
-		}
-	}
 	in := installedRecord{Serial: serialOf(leaf), Names: leaf.DNSNames, NotAfter: leaf.NotAfter.UTC(), Server: p.acme().ACMEDirectory()}
-	if err := save(ctx, s, func(r *Record) { r.Installed, r.Rollout = &in, nil }); err != nil {
+	if err := save(ctx, s, func(r *Record) { r.Installed = &in }); err != nil {
 		return err
 	}
-	if err := s.DeleteFile(ctx, pendingFile); err != nil {
-		return err
-	}
-	return nil
+	return s.DeleteFile(ctx, pendingFile)
 }
 
 // trustInKubeconfig adds root to the saved kubeconfig (and to the installer's copy people
@@ -630,45 +568,6 @@ func (p *phase) trustInKubeconfig(ctx context.Context, s *installer.Scope, root 
 	}
 	p.env.ResetKube()
 	s.Progress("the kubeconfig now also trusts %q, the root of the new certificate", root.Subject.CommonName)
-	return nil
-}
-
-// verifyAccess makes sure our own kubeconfig still reaches the API server now that it
-// serves the new certificate: fresh clients, one request.
-func (p *phase) verifyAccess(ctx context.Context, s *installer.Scope) error {
-	p.env.ResetKube()
-	c, err := p.env.Kube(ctx, s)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Typed.Discovery().ServerVersion(); err != nil {
-		hint := "the saved kubeconfig should trust the new certificate's root; run again"
-		if !p.env.Cluster.Installs() {
-			hint = "add the new certificate's root to the certificate-authority-data of " + p.env.Cluster.Spec.Platform.Existing.Kubeconfig
-		}
-		return fmt.Errorf("after installing the API server certificate our kubeconfig no longer connects (%s): %w", hint, err)
-	}
-	return nil
-}
-
-// mergeNamedCert puts our entry into apiserver/cluster's namedCertificates and keeps the
-// others (kube.EditList: the list is atomic for server-side apply, which would take
-// ownership of everyone's entries; each entry we add, change or take a name out of is
-// recorded in the inventory, so destroy puts exactly those back).
-func (p *phase) mergeNamedCert(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	host := p.env.Cluster.APIHost()
-	changed, err := kube.EditTypedList(ctx, c, s, kube.TypedListEdit[configv1.APIServerNamedServingCert]{
-		GVK: asGVK, Name: "cluster", Path: []string{"spec", "servingCerts", "namedCertificates"}, Key: "servingCertificate.name",
-		Edit: func(live []configv1.APIServerNamedServingCert) []configv1.APIServerNamedServingCert {
-			return mergeNamedCerts(live, host)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	if changed {
-		s.Changed(installer.Change{Action: installer.Update, Target: "APIServer cluster", Detail: "named certificate for " + host})
-	}
 	return nil
 }
 

@@ -61,6 +61,10 @@ type phase struct{ env *phases.Env }
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
 func (p *phase) Name() string { return Name }
+
+// DependsOn: `create cluster` consumes the manifests install-config writes (without them
+// it would generate its own, with no GPU MachineSets); an existing cluster still needs
+// preflight's checks of the file's secrets and AWS before anything touches it.
 func (p *phase) DependsOn() []string {
 	if p.env.Cluster.Installs() {
 		return []string{installconfig.Name}

@@ -88,7 +88,10 @@ type phase struct{ env *phases.Env }
 // New returns the gitops-operator phase.
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: it talks to the cluster's API server, which exists (and whose kubeconfig
+// we have) only once the cluster phase is done.
 func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 func (p *phase) channel() string {
@@ -401,7 +404,15 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if ex.adopted {
 		channel = subChannel(ex.sub)
 	}
-	err = kube.Wait(ctx, s, "the OpenShift GitOps operator ("+nonEmpty(channel, "default channel")+")", p.env.Timeouts.OperatorInstall, func(ctx context.Context) (bool, string, error) {
+	// What readiness reads, watched so each step is seen when it happens: the
+	// Subscription, the CSVs of its namespace (the CSV's name is known only from the
+	// Subscription's status), Argo CD's CRDs and the ArgoCD instance.
+	watches := []kube.Watch{{GVK: subGVK, Namespace: ex.ns, Name: ex.name}, {GVK: csvGVK, Namespace: ex.ns},
+		{GVK: argoGVK, Namespace: ArgoNS, Name: ArgoName}}
+	for _, name := range crds {
+		watches = append(watches, kube.Watch{GVK: crdGVK, Name: name})
+	}
+	err = c.WaitWatching(ctx, s, "the OpenShift GitOps operator ("+nonEmpty(channel, "default channel")+")", p.env.Timeouts.OperatorInstall, watches, func(ctx context.Context) (bool, string, error) {
 		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 		if err != nil {
 			return false, "", err
@@ -413,7 +424,8 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 		return fmt.Errorf("%w (last: %s)", err, failedCSV)
 	}
 	// The operator creates ArgoCD openshift-gitops; add our health checks, then wait for it.
-	if err := kube.Wait(ctx, s, "ArgoCD "+ArgoNS+"/"+ArgoName+" to be created", p.env.Timeouts.ArgoCD, func(ctx context.Context) (bool, string, error) {
+	argoWatch := []kube.Watch{{GVK: argoGVK, Namespace: ArgoNS, Name: ArgoName}}
+	if err := c.WaitWatching(ctx, s, "ArgoCD "+ArgoNS+"/"+ArgoName+" to be created", p.env.Timeouts.ArgoCD, argoWatch, func(ctx context.Context) (bool, string, error) {
 		a, err := c.Get(ctx, argoGVK, ArgoNS, ArgoName)
 		return a != nil, "not created yet", err
 	}); err != nil {
@@ -422,7 +434,7 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err := c.Apply(ctx, s, healthChecksPatch()); err != nil {
 		return err
 	}
-	return kube.Wait(ctx, s, "ArgoCD "+ArgoNS+"/"+ArgoName+" to be Available", p.env.Timeouts.ArgoCD, func(ctx context.Context) (bool, string, error) {
+	return c.WaitWatching(ctx, s, "ArgoCD "+ArgoNS+"/"+ArgoName+" to be Available", p.env.Timeouts.ArgoCD, append(argoWatch, watches[:2]...), func(ctx context.Context) (bool, string, error) {
 		waiting, err := p.readiness(ctx, c, ex.ns, ex.name)
 		return waiting == "", waiting, err
 	})

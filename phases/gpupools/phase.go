@@ -36,7 +36,10 @@ type phase struct{ env *phases.Env }
 // (add, change, remove), for clusters installed with them and for existing clusters alike.
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: it talks to the cluster's API server, which exists (and whose kubeconfig
+// we have) only once the cluster phase is done.
 func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 type plan struct {

@@ -1,8 +1,14 @@
 // Package graph assembles the bootstrap's phase graph:
 //
-//	preflight → install-config → cluster → {gpu-pools, gitops-operator, oauth, certificates} → root-app
+//	preflight → install-config → cluster ┬→ gpu-pools ───────┐
+//	                                      ├→ gitops-operator ─┼→ root-app
+//	                                      ├→ certificates ────┘
+//	                                      │        └→ certificates-rollout
+//	                                      └→ oauth
 //
-// The four phases after cluster are independent and run concurrently.
+// Each phase's DependsOn says what would break without each of its edges. The phases
+// after cluster run concurrently; the hand-off (root-app) waits only for what it needs,
+// not for the router, API server and login rollouts, which end the run by themselves.
 package graph
 
 import (
@@ -33,6 +39,7 @@ func Phases(env *phases.Env, o Options) []installer.Phase {
 		gitopsoperator.New(env),
 		oauth.New(env),
 		certificates.New(env, o.Certificates),
+		certificates.NewRollout(env),
 		rootapp.New(env),
 	}
 }

@@ -23,7 +23,9 @@ func typed[T installer.Record]() recordOf {
 	return func(st *installer.State) (any, error) { return installer.RecordIn[T](st) }
 }
 
-// records are the phases that keep a record, by name.
+// records are the phases that kept a record under schema 1, by name (certificates-rollout
+// came later: its record starts empty, and a schema 1 certificates record's pending
+// rollout is what it confirms).
 var records = map[string]recordOf{
 	cluster.Name:       typed[cluster.Record](),
 	installconfig.Name: typed[installconfig.Record](),

@@ -56,7 +56,11 @@ type phase struct{ env *phases.Env }
 // New returns the install-config phase.
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: without preflight, a missing GPU instance type, quota or Route53 zone would
+// surface only inside openshift-install, after the install-config is written and the
+// installer has started creating infrastructure.
 func (p *phase) DependsOn() []string { return []string{"preflight"} }
 
 // Inputs are the parts of the cluster file that shape the install (no secret values).

@@ -22,19 +22,28 @@ import (
 
 // Resource returns the dynamic client for an object's kind (namespaced when it is).
 func (c *Clients) Resource(gvk schema.GroupVersionKind, namespace string) (dynamic.ResourceInterface, error) {
+	m, err := c.mapping(gvk)
+	if err != nil {
+		return nil, err
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Dynamic.Resource(m.Resource).Namespace(namespace), nil
+	}
+	return c.Dynamic.Resource(m.Resource), nil
+}
+
+// mapping finds the resource of a kind, looking again when it is not known: CRDs may
+// have appeared since the mapper last looked.
+func (c *Clients) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
-		// CRDs may have appeared since the mapper last looked.
 		c.Mapper.Reset()
 		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the cluster does not serve %s: %w", gvk, err)
 	}
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		return c.Dynamic.Resource(m.Resource).Namespace(namespace), nil
-	}
-	return c.Dynamic.Resource(m.Resource), nil
+	return m, nil
 }
 
 // Get fetches an object; nil (no error) when it does not exist or its kind is not served.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -25,9 +26,10 @@ import (
 // FieldManager owns every field the bootstrap sets with server-side apply.
 const FieldManager = "rhoai-bootstrap"
 
-// Counter counts mutating requests (POST, PUT, PATCH, DELETE) sent to the API server, so
-// a converged re-run can prove it changed nothing.
-type Counter struct{ n atomic.Int64 }
+// Counter counts the requests sent to the API server: mutating ones (POST, PUT, PATCH,
+// DELETE), so a converged re-run can prove it changed nothing, and reads and watches, so
+// the cost of waiting can be measured.
+type Counter struct{ n, reads, watches atomic.Int64 }
 
 // Count returns the number of mutating requests so far.
 func (c *Counter) Count() int64 {
@@ -35,6 +37,22 @@ func (c *Counter) Count() int64 {
 		return 0
 	}
 	return c.n.Load()
+}
+
+// Reads returns the number of GET requests so far, watches excluded.
+func (c *Counter) Reads() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.reads.Load()
+}
+
+// Watches returns the number of watch requests so far (each a long-lived GET).
+func (c *Counter) Watches() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.watches.Load()
 }
 
 // ErrReadOnly is returned for a mutating request made during a plan.
@@ -86,6 +104,12 @@ func (t *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if t.counter != nil {
 			t.counter.n.Add(1)
 		}
+	} else if t.counter != nil {
+		if w := r.URL.Query().Get("watch"); w == "true" || w == "1" {
+			t.counter.watches.Add(1)
+		} else {
+			t.counter.reads.Add(1)
+		}
 	}
 	return t.next.RoundTrip(r)
 }
@@ -95,7 +119,9 @@ type Clients struct {
 	Config  *rest.Config
 	Dynamic dynamic.Interface
 	Typed   kubernetes.Interface
-	Mapper  meta.ResettableRESTMapper
+	// Metadata lists and watches objects' metadata only (waits' triggers).
+	Metadata metadata.Interface
+	Mapper   meta.ResettableRESTMapper
 	// OpenShift are the typed clients of OpenShift's own API groups, for reads: writes go
 	// through Apply, Create and EditList, which record them in the inventory first.
 	OpenShift OpenShift
@@ -150,6 +176,10 @@ func Connect(cfg *rest.Config, o Options) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building client: %w", err)
 	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building metadata client: %w", err)
+	}
 	var osc OpenShift
 	if osc.Config, err = configv1client.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("building the config.openshift.io client: %w", err)
@@ -162,5 +192,5 @@ func Connect(cfg *rest.Config, o Options) (*Clients, error) {
 		return nil, fmt.Errorf("building discovery client: %w", err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	return &Clients{Config: cfg, Dynamic: dyn, Typed: typed, Mapper: mapper, OpenShift: osc}, nil
+	return &Clients{Config: cfg, Dynamic: dyn, Typed: typed, Metadata: md, Mapper: mapper, OpenShift: osc}, nil
 }

@@ -59,7 +59,8 @@ func (c *Clients) deleteAndWait(ctx context.Context, s *installer.Scope, gvk sch
 		return false, "finalizers " + strings.Join(u.GetFinalizers(), ", "), nil
 	}
 	what := gvk.Kind + " " + Ref(namespace, name) + " to be deleted"
-	err = Wait(ctx, s, what, timeout, gone)
+	watch := []Watch{{GVK: gvk, Namespace: namespace, Name: name}}
+	err = c.WaitWatching(ctx, s, what, timeout, watch, gone)
 	var te *TimeoutError
 	if !errors.As(err, &te) {
 		return err
@@ -83,5 +84,5 @@ func (c *Clients) deleteAndWait(ctx context.Context, s *installer.Scope, gvk sch
 	if s != nil {
 		s.Progress("removed finalizer(s) %s from %s %s (--strip-finalizers)", strings.Join(stuck.Finalizers, ", "), gvk.Kind, Ref(namespace, name))
 	}
-	return Wait(ctx, s, what, timeout, gone)
+	return c.WaitWatching(ctx, s, what, timeout, watch, gone)
 }

@@ -25,8 +25,8 @@ import (
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
-// cfg is the test API server (a real kube-apiserver and etcd, with the real OAuth and
-// APIServer CRDs of openshift/api).
+// cfg is the test API server (a real kube-apiserver and etcd, with the real OAuth,
+// APIServer and ClusterOperator CRDs of openshift/api).
 var cfg *rest.Config
 
 func TestMain(m *testing.M) {
@@ -51,7 +51,8 @@ func run(m *testing.M) int {
 	defer func() { _ = env.Stop() }()
 	var crds []*unstructured.Unstructured
 	for _, c := range all {
-		if c.GetName() == "oauths.config.openshift.io" || c.GetName() == "apiservers.config.openshift.io" {
+		switch c.GetName() {
+		case "oauths.config.openshift.io", "apiservers.config.openshift.io", "clusteroperators.config.openshift.io":
 			crds = append(crds, c)
 		}
 	}

@@ -3,12 +3,17 @@ package kube
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // A check whose request fails because the deadline is upon it (the rate limiter's "would
@@ -37,16 +42,13 @@ func TestWaitTimesOutWhenTheDeadlineFailsTheCheck(t *testing.T) {
 	assert.ErrorIs(t, err, boom)
 }
 
-func co(conds ...map[string]any) *unstructured.Unstructured {
-	list := make([]any, len(conds))
-	for i, c := range conds {
-		list[i] = c
-	}
-	return &unstructured.Unstructured{Object: map[string]any{"status": map[string]any{"conditions": list}}}
+func co(conds ...configv1.ClusterOperatorStatusCondition) *configv1.ClusterOperator {
+	return &configv1.ClusterOperator{Status: configv1.ClusterOperatorStatus{Conditions: conds}}
 }
 
-func cond(typ, status string, at time.Time) map[string]any {
-	return map[string]any{"type": typ, "status": status, "lastTransitionTime": at.UTC().Format(time.RFC3339)}
+func cond(typ, status string, at time.Time) configv1.ClusterOperatorStatusCondition {
+	return configv1.ClusterOperatorStatusCondition{Type: configv1.ClusterStatusConditionType(typ), Status: configv1.ConditionStatus(status),
+		LastTransitionTime: metav1.NewTime(at.UTC().Truncate(time.Second))}
 }
 
 func TestRolledOut(t *testing.T) {
@@ -54,7 +56,7 @@ func TestRolledOut(t *testing.T) {
 	before, after := since.Add(-time.Hour), since.Add(30*time.Second)
 	for _, tc := range []struct {
 		name   string
-		co     *unstructured.Unstructured
+		co     *configv1.ClusterOperator
 		done   bool
 		status string
 	}{
@@ -70,4 +72,23 @@ func TestRolledOut(t *testing.T) {
 			assert.Equal(t, tc.status, status)
 		})
 	}
+}
+
+// The API server restarting (connection refused while a kube-apiserver rollout replaces
+// it) does not end a wait: it looks again.
+func TestWaitKeepsWaitingThroughTransientErrors(t *testing.T) {
+	old := PollInterval
+	PollInterval = 20 * time.Millisecond
+	t.Cleanup(func() { PollInterval = old })
+	calls := 0
+	refused := &url.Error{Op: "Get", URL: "https://api.example:6443/apis", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+	err := Wait(context.Background(), nil, "the thing", 5*time.Second, func(context.Context) (bool, string, error) {
+		calls++
+		if calls < 3 {
+			return false, "", refused
+		}
+		return true, "", nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, calls)
 }

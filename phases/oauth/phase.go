@@ -40,6 +40,7 @@ const (
 
 var (
 	oauthGVK  = configv1.GroupVersion.WithKind("OAuth")
+	coGVK     = configv1.GroupVersion.WithKind("ClusterOperator")
 	secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
 )
 
@@ -85,7 +86,10 @@ type phase struct{ env *phases.Env }
 // New returns the oauth phase.
 func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
-func (p *phase) Name() string        { return Name }
+func (p *phase) Name() string { return Name }
+
+// DependsOn: it talks to the cluster's API server, which exists (and whose kubeconfig
+// we have) only once the cluster phase is done.
 func (p *phase) DependsOn() []string { return []string{"cluster"} }
 
 func (p *phase) spec() *configs.OAuth { return p.env.Cluster.Spec.OAuth }
@@ -277,7 +281,8 @@ func (p *phase) confirmRollout(ctx context.Context, s *installer.Scope, c *kube.
 			return fmt.Errorf("the Google login is not confirmed rolled out, so kubeadmin stays: %w", err)
 		}
 	} else if rec.LoginRolledOut == nil {
-		err := kube.Wait(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, func(ctx context.Context) (bool, string, error) {
+		settle := []kube.Watch{{GVK: coGVK, Name: authOperatorCO}}
+		err := c.WaitWatching(ctx, s, "ClusterOperator "+authOperatorCO+" to settle", p.env.Timeouts.Rollout, settle, func(ctx context.Context) (bool, string, error) {
 			co, err := c.OpenShift.Config.ClusterOperators().Get(ctx, authOperatorCO, metav1.GetOptions{})
 			switch {
 			case apierrors.IsNotFound(err):

@@ -70,8 +70,10 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 			add("spec.openshift.pullSecretFile: %v", err)
 		}
 		if f := c.Spec.OpenShift.SSHPublicKeyFile; f != "" {
-			if _, err := os.Stat(f); err != nil {
+			if b, err := os.ReadFile(f); err != nil {
 				add("spec.openshift.sshPublicKeyFile: %v: create one with ssh-keygen -t ed25519", err)
+			} else if err := ic.CheckSSHPublicKey(b); err != nil {
+				add("spec.openshift.sshPublicKeyFile: %s: %v", f, err)
 			}
 		}
 	}

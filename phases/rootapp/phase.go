@@ -19,7 +19,9 @@ import (
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/manifests"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/catalog"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/certificates"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gitopsoperator"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/gpupools"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 )
 
@@ -41,10 +43,29 @@ func New(env *phases.Env) installer.Phase { return &phase{env: env} }
 
 func (p *phase) Name() string { return Name }
 
-// DependsOn: the app needs Argo CD, and should sync onto a cluster whose GPU pools, login
-// and certificates are in place (its workloads expect them).
+// DependsOn lists only what the hand-off needs; what would break without each:
+//
+//   - gitops-operator: no Argo CD to hand over to — the Application kind is not served
+//     and nothing would sync it; without our health checks in the ArgoCD CR, a parent
+//     application would report Healthy before its children are.
+//   - gpu-pools: the payload's ClusterAutoscaler "default" (components/configs/autoscaling)
+//     is the object gpu-pools creates when absent. If Argo CD synced it first, gpu-pools
+//     would adopt it instead of creating it (and so never delete it on destroy), or its
+//     create would fail with AlreadyExists mid-phase. The phase is seconds of server-side
+//     applies, off the critical path (gitops-operator takes minutes).
+//   - certificates (the Secrets written, not rolled out): the payload's cert-manager
+//     Certificates must find our Secrets already issued, with cert-manager's annotations,
+//     or cert-manager places new ACME orders for the same names (Let's Encrypt's limit of
+//     5 per week for one set of names; handoff.go in phases/certificates).
+//
+// Not edges, on purpose: certificates-rollout (Argo CD talks to the in-cluster endpoint,
+// kubernetes.default.svc, whose certificate is the service network's, not the named
+// certificate; the router and kube-apiserver rollouts take 10–20 minutes on a real
+// cluster), and oauth (neither Argo CD nor this phase logs in through Google; the payload
+// grants RBAC to groups, which need no identity provider to exist). The run ends only when
+// every phase has, so "done" still means the certificate is served and the login rolled out.
 func (p *phase) DependsOn() []string {
-	return []string{gitopsoperator.Name, "gpu-pools", "oauth", "certificates"}
+	return []string{gitopsoperator.Name, gpupools.Name, certificates.Name}
 }
 
 func (p *phase) objects(ctx context.Context) ([]*unstructured.Unstructured, error) {
@@ -205,7 +226,9 @@ func (p *phase) Apply(ctx context.Context, s *installer.Scope) error {
 	if err := c.Apply(ctx, s, objs...); err != nil {
 		return err
 	}
-	err = kube.Wait(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, func(ctx context.Context) (bool, string, error) {
+	// The root and its children are Applications of Argo CD's namespace: one watch.
+	apps := []kube.Watch{{GVK: appGVK, Namespace: gitopsoperator.ArgoNS}}
+	err = c.WaitWatching(ctx, s, "Application "+AppName+" to be Synced and Healthy", p.env.Timeouts.RootApp, apps, func(ctx context.Context) (bool, string, error) {
 		app, err := c.Get(ctx, appGVK, gitopsoperator.ArgoNS, AppName)
 		if err != nil || app == nil {
 			return false, "not found", err

@@ -1,11 +1,16 @@
 // Command bench is `make bench`: on the local test bed it measures, in one run,
 //
-//   - a full rehearsal's wall time with the simulator's latencies set to realistic values
-//     (operator install 90 s, certificate DNS propagation 60 s, OAuth rollout 30 s),
-//     scaled down by -scale, once with the phase graph's concurrency and once with
-//     --max-parallel 1, and the ratio of the two;
-//   - a converged re-run's wall time and mutating API requests;
-//   - the binary's peak RSS (over the full rehearsal), `--help` latency and size.
+//   - a full rehearsal's wall time with the simulator's latencies set to a real cluster's
+//     (simulator.RealWorld, each figure with its source), scaled down by -scale, once with
+//     the phase graph's concurrency and once with --max-parallel 1;
+//   - the critical-path lower bound of each graph run: the longest path through the phase
+//     graph (the binary's own DependsOn edges) of each phase's duration in that run, and
+//     the ratios graph / lower bound and graph / serial;
+//   - the modelled real-world bootstrap (scale 1) on the same graph;
+//   - the API requests (reads, watches, writes) of a full rehearsal, and a converged
+//     re-run's wall time and mutating requests;
+//   - the binary's peak RSS (over every rehearsal), with a heap profile of the last graph
+//     run (-memprofile), `--help` latency and size.
 //
 // The figures go to stdout, one per line, so they can be compared across commits.
 package main
@@ -33,6 +38,7 @@ func main() {
 	scale := flag.Float64("scale", 0.05, "factor applied to the realistic latencies (and to every wait timeout)")
 	flag.IntVar(&runs, "runs", 3, "full rehearsals per mode (the medians are printed)")
 	flag.StringVar(&eventsDir, "events", "", "keep each measured run's JSON events in this folder")
+	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile of the last graph run's peak here (go tool pprof)")
 	flag.Parse()
 	if err := run(*scale); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -41,8 +47,9 @@ func main() {
 }
 
 var (
-	eventsDir string
-	runs      int
+	eventsDir  string
+	memProfile string
+	runs       int
 )
 
 // median returns the run with the median wall time.
@@ -53,12 +60,14 @@ func median(rs []runResult) runResult {
 
 // run is one rhoai-bootstrap invocation's outcome.
 type runResult struct {
-	wall     time.Duration
-	maxRSSKB int64
-	mutating int64
-	outcome  string
-	phases   map[string]time.Duration
-	handOff  harness.HandOff
+	wall                    time.Duration
+	maxRSSKB                int64
+	mutating, reads, watchs int64
+	outcome                 string
+	phases                  map[string]time.Duration
+	handOff                 harness.HandOff
+	// lower is the critical-path lower bound of this run's phase durations.
+	lower time.Duration
 }
 
 func run(scale float64) error {
@@ -85,6 +94,7 @@ func run(scale float64) error {
 	defer pool.Close()
 
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
+	real := simulator.RealWorld()
 	opts := func(dir string) harness.Options {
 		return harness.Options{
 			WorkDir: dir,
@@ -92,12 +102,27 @@ func run(scale float64) error {
 			// latencies: the bed's small overlay keeps the hand-off inside them. The dev
 			// overlay's hand-off is TestFreshInstallThenConvergedRerun's figure.
 			Overlay:        testbed.BedOverlay,
-			Latencies:      simulator.Latencies{OperatorInstall: scaled(90 * time.Second), OAuthRollout: scaled(30 * time.Second)},
-			DNSPropagation: scaled(60 * time.Second),
+			Latencies:      real.Scaled(scale),
+			DNSPropagation: scaled(simulator.RealDNSPropagation),
 		}
 	}
-	fmt.Printf("bench: realistic latencies ×%g: operator install %s, DNS propagation %s, OAuth rollout %s; wait timeouts ×%g\n",
-		scale, scaled(90*time.Second), scaled(60*time.Second), scaled(30*time.Second), scale)
+	deps, err := graphEdges(root)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bench: latencies ×%g of a real cluster's (sources in e2e/simulator RealWorld); wait timeouts ×%g\n", scale, scale)
+	for _, l := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"operator install (each)", real.OperatorInstall},
+		{"kube-apiserver rollout", real.APIServerRollout},
+		{"ingress rollout", real.IngressRollout},
+		{"authentication rollout", real.OAuthRollout},
+		{"Route53 DNS propagation", simulator.RealDNSPropagation},
+	} {
+		fmt.Printf("bench:   %-24s real %8s   scaled %7s\n", l.name, l.d, scaled(l.d).Round(time.Millisecond))
+	}
 
 	work, err := os.MkdirTemp("", "rhoai-bench-work-")
 	if err != nil {
@@ -129,10 +154,14 @@ func run(scale float64) error {
 		if mode == "serial" {
 			extra = []string{"--max-parallel", "1"}
 		}
+		if mode == "dag" && memProfile != "" && n == runs*2-2 {
+			extra = append(extra, "--memprofile", memProfile)
+		}
 		res, err := install(r, state, extra...)
 		if err == nil && res.outcome != "done" {
 			err = fmt.Errorf("%s install ended %q", mode, res.outcome)
 		}
+		res.lower = lowerBound(deps, res.phases)
 		if err == nil && mode == "dag" {
 			var h harness.HandOff
 			if h, err = r.HandOff(ctx); err == nil {
@@ -153,7 +182,7 @@ func run(scale float64) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("bench: run %d (%s): %s\n", n+1, mode, res.wall.Round(10*time.Millisecond))
+		fmt.Printf("bench: run %d (%s): %s (lower bound %s, peak RSS %.1f MiB)\n", n+1, mode, res.wall.Round(10*time.Millisecond), res.lower.Round(10*time.Millisecond), float64(res.maxRSSKB)/1024)
 	}
 	var peakKB int64
 	for _, r := range append(append([]runResult{}, dags...), serials...) {
@@ -171,14 +200,27 @@ func run(scale float64) error {
 	fmt.Printf("bench: medians of %d runs each:\n", runs)
 	fmt.Printf("bench: full rehearsal, phase graph concurrency: %s\n", dag.wall.Round(10*time.Millisecond))
 	fmt.Printf("bench: full rehearsal, --max-parallel 1:        %s\n", serial.wall.Round(10*time.Millisecond))
-	for _, p := range []string{"preflight", "install-config", "cluster", "gpu-pools", "gitops-operator", "oauth", "certificates", "root-app"} {
-		fmt.Printf("bench:   %-16s graph %6s   serial %6s\n", p, dag.phases[p].Round(10*time.Millisecond), serial.phases[p].Round(10*time.Millisecond))
+	for _, p := range phaseOrder {
+		fmt.Printf("bench:   %-20s graph %6s   serial %6s\n", p, dag.phases[p].Round(10*time.Millisecond), serial.phases[p].Round(10*time.Millisecond))
 	}
-	fmt.Printf("bench: concurrency ratio (graph / serial):      %.2f\n", dag.wall.Seconds()/serial.wall.Seconds())
+	var ratios []float64
+	for _, r := range dags {
+		ratios = append(ratios, r.wall.Seconds()/r.lower.Seconds())
+	}
+	slices.Sort(ratios)
+	fmt.Printf("bench: critical-path lower bound (this run's phase durations, longest path): %s\n", dag.lower.Round(10*time.Millisecond))
+	fmt.Printf("bench: graph/lower bound:                       %.2f (median of %d: %s)\n", ratios[len(ratios)/2], len(ratios), fmtRatios(ratios))
+	fmt.Printf("bench: graph/serial:                            %.2f\n", dag.wall.Seconds()/serial.wall.Seconds())
+	inst, day2, serialDay2 := modelled(deps, real)
+	fmt.Printf("bench: modelled real bootstrap: install %.0f min + day-2 %.1f min (serial %.1f min)\n", inst.Minutes(), day2.Minutes(), serialDay2.Minutes())
 	fmt.Printf("bench: hand-off of the bed overlay (root-app phase, real Argo CD): %s, %d child applications, %.0f sync operations\n",
 		dag.phases["root-app"].Round(10*time.Millisecond), dag.handOff.Children, dag.handOff.Syncs)
-	fmt.Printf("bench: converged re-run:                        %s, %d mutating requests\n", converged.wall.Round(time.Millisecond), converged.mutating)
+	fmt.Printf("bench: API requests of a full rehearsal (graph, median run): %d reads, %d watches, %d writes\n", dag.reads, dag.watchs, dag.mutating)
+	fmt.Printf("bench: converged re-run:                        %s, %d mutating requests (%d reads, %d watches)\n", converged.wall.Round(time.Millisecond), converged.mutating, converged.reads, converged.watchs)
 	fmt.Printf("bench: peak RSS (highest of all rehearsals):    %.1f MiB\n", float64(peakKB)/1024)
+	if memProfile != "" {
+		fmt.Printf("bench: heap profile of the last graph run:      %s (go tool pprof -sample_index=inuse_space)\n", memProfile)
+	}
 	fmt.Printf("bench: --help latency (median of 10):           %s\n", help.Round(100*time.Microsecond))
 	fmt.Printf("bench: binary size (stripped):                  %.1f MiB\n", float64(fi.Size())/(1<<20))
 	return nil
@@ -218,6 +260,7 @@ func invoke(ctx context.Context, r *harness.Rehearsal, args []string) (runResult
 		switch {
 		case e.Type == "run-finished" && e.Summary != nil:
 			res.outcome, res.mutating = e.Summary.Outcome, e.Summary.Mutating
+			res.reads, res.watchs = e.Summary.Reads, e.Summary.Watches
 		case e.Type == "phase-done":
 			res.phases[e.Phase] = time.Duration(d.DurationMS) * time.Millisecond
 		}

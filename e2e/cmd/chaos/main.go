@@ -22,12 +22,14 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
 func main() {
 	kills := flag.Int("kills", 20, "how many runs to kill")
 	seed := flag.Int64("seed", time.Now().UnixNano(), "random seed for the kill moments")
 	step := flag.Duration("step", 750*time.Millisecond, "how much later each next kill may land")
+	flag.StringVar(&overlay, "overlay", "", "the payload overlay the root application syncs (default the dev overlay; "+testbed.BedOverlay+": the bed's small one)")
 	flag.Parse()
 	if err := run(*kills, *seed, *step); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -35,11 +37,15 @@ func main() {
 	}
 }
 
+// overlay is -overlay: the kill-and-resume subject does not need the dev overlay's whole
+// hand-off, which the bed cannot finish while it issues no certificate (README).
+var overlay string
+
 func run(kills int, seed int64, step time.Duration) error {
 	fmt.Printf("chaos: seed %d (replay with -seed %d), %d kills\n", seed, seed, kills)
 	ctx := context.Background()
 	start := time.Now()
-	r, err := harness.Start(ctx, harness.Options{})
+	r, err := harness.Start(ctx, harness.Options{Overlay: overlay})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/pricing"
 )
 
 // answers is everything `init` asks, before it becomes a configs.Cluster. The wizard and
@@ -102,6 +104,19 @@ func (a answers) validate() field.ErrorList {
 	c := a.cluster()
 	c.Default()
 	return c.Validate()
+}
+
+// cost is what the review screen shows below the file: the machines' cost per hour at the
+// pools' min and max. init works offline, so the prices are the built-in table's (the
+// text says so, and how old it is); `plan` asks the AWS Price List API.
+func (a answers) cost() string {
+	c := a.cluster()
+	c.Default()
+	var b strings.Builder
+	est := pricing.Estimator{}.Estimate(context.Background(), c)
+	b.WriteString("Cost per hour (not written to the file): " + pricing.Headline(est) + "\n")
+	pricing.WriteText(&b, est, "")
+	return b.String()
 }
 
 // under keeps the errors whose field path is one of prefixes or below it.

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	ic "github.com/rhoai-bootstrap/rhoai-bootstrap/configs/installconfig"
 )
@@ -65,8 +63,8 @@ func sshKeyProblem(path, base string) string {
 	if bytes.Contains(b, []byte("PRIVATE KEY")) {
 		return path + " is a private key: give its public half (" + path + ".pub); the private key must never leave this machine"
 	}
-	if _, _, _, _, err := ssh.ParseAuthorizedKey(b); err != nil {
-		return path + " is not an SSH public key (one line like \"ssh-ed25519 AAAA… user@host\")"
+	if err := ic.CheckSSHPublicKey(b); err != nil {
+		return path + ": " + err.Error()
 	}
 	return ""
 }

@@ -132,7 +132,7 @@ func (w *wizardModel) enterReview() {
 		w.errs = []string{err.Error()}
 	}
 	w.data = data
-	w.review.SetContent(string(data))
+	w.review.SetContent(string(data) + "\n" + w.a.cost())
 	w.review.GotoTop()
 	w.layoutReview()
 	// Everything at once, as `validate` would print it: catches what no single question

@@ -257,3 +257,18 @@ func TestWizardChecksFiles(t *testing.T) {
 	assert.Equal(t, "~/pull-secret.txt", final.a.PullSecretFile, "kept anyway")
 	assert.Equal(t, "~/.ssh/id_ed25519.pub", final.a.SSHPublicKeyFile)
 }
+
+// The review screen shows, below the file, what its machines cost per hour: from the
+// built-in table, since init works offline, and saying so.
+func TestReviewShowsTheCost(t *testing.T) {
+	w := newWizard(answers{}, "x.yaml", nil, nil, true)
+	w.a.Name, w.a.BaseDomain, w.a.Region, w.a.Zones = "rhoai-dev", "example.com", "us-east-1", []string{"us-east-1a"}
+	w.a.Pools = []configs.GPUPool{{Name: "h100-private", GPU: "H100", Access: configs.AccessPrivate, Min: 0, Max: 1}}
+	w.enterReview()
+	content := w.review.GetContent()
+	assert.Contains(t, content, "Cost per hour (not written to the file): $3.46/h at min, $58.50/h at max (on-demand, us-east-1; built-in table of 2026-07-20")
+	assert.Contains(t, content, "h100-private           0–1 × p5.48xlarge          $0.00      $55.04")
+	assert.Contains(t, content, "(offline: plan asks the AWS Price List API)")
+	assert.Contains(t, string(w.data), "h100-private", "the file itself")
+	assert.NotContains(t, string(w.data), "Cost per hour", "the cost is not written to the file")
+}
