@@ -130,8 +130,8 @@ func dyn(t *testing.T, r *harness.Rehearsal) dynamic.Interface {
 func install(t *testing.T, r *harness.Rehearsal, state string, env []string, extra ...string) harness.Result {
 	t.Helper()
 	// The hand-off of the dev overlay takes minutes on a loaded machine
-	// (harness.HandOffTimeoutFactor gives it 12).
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	// (harness.HandOffTimeoutFactor gives it 18).
+	ctx, cancel := context.WithTimeout(context.Background(), 22*time.Minute)
 	defer cancel()
 	args := append([]string{"install", "-f", r.Config()}, r.Flags(state)...)
 	res := r.Run(ctx, env, append(args, extra...)...)

@@ -136,7 +136,9 @@ func TestDestroyReportsStuckFinalizer(t *testing.T) {
 	assert.Equal(t, "failed", sum.Phases["root-app"])
 	assert.Equal(t, "blocked", sum.Phases["gitops-operator"], "Argo CD outlives the stuck application")
 	assert.Equal(t, "blocked", sum.Phases["cluster"])
-	assert.Equal(t, "blocked", sum.Phases["oauth"], "root-app depends on oauth: kept too")
+	assert.Equal(t, "blocked", sum.Phases["certificates"], "root-app depends on the certificate Secrets: kept too")
+	assert.Equal(t, "blocked", sum.Phases["gpu-pools"], "root-app depends on gpu-pools (the ClusterAutoscaler hand-over): kept too")
+	assert.Equal(t, "destroyed", sum.Phases["oauth"], "nothing stuck depends on the login: it goes")
 	clusters, err := r.RegistryClusters()
 	require.NoError(t, err)
 	for _, c := range clusters {
