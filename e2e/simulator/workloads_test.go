@@ -92,7 +92,10 @@ func TestGatewayAndLLMInferenceServiceStatus(t *testing.T) {
 	b.mustCreate(t, gvrLLMInferenceService, llm("served", false))
 	b.mustCreate(t, gvrLLMInferenceService, llm("stopped", true))
 
-	b.eventually(t, 10*time.Second, "class Accepted, Gateway not Programmed for lack of its Secret", func(ctx context.Context) (bool, error) {
+	// Up to a minute: the simulated Istio's informers may have started before these CRDs
+	// were served, and client-go's reflector then retries its list with a backoff that
+	// grows to 30 s (seen twice under a loaded make test: "failed to list ... gateways").
+	b.eventually(t, time.Minute, "class Accepted, Gateway not Programmed for lack of its Secret", func(ctx context.Context) (bool, error) {
 		gw, err := b.get(ctx, gvrGateway, ns, "maas-test")
 		return gw != nil && condString(gw, "Accepted", "Programmed") == "Accepted=True,Programmed=False", err
 	})
