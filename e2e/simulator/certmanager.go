@@ -130,14 +130,7 @@ func (s *Simulator) syncCertificate(ctx context.Context, key string) (time.Durat
 		return 0, nil
 	}
 	if name == allKey {
-		crts, err := s.list(ctx, gvrCertificate, ns)
-		if err != nil {
-			return 0, err
-		}
-		for _, c := range crts {
-			s.certificates.add(keyOf(&c))
-		}
-		return 0, nil
+		return 0, s.enqueueAll(ctx, s.certificates, gvrCertificate, ns)
 	}
 	crt, err := s.get(ctx, gvrCertificate, ns, name)
 	if err != nil || crt == nil || crt.GetDeletionTimestamp() != nil {

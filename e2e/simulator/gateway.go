@@ -55,11 +55,7 @@ func (s *Simulator) syncGatewayClass(ctx context.Context, name string) (time.Dur
 // no data plane.
 func (s *Simulator) syncGateway(ctx context.Context, key string) (time.Duration, error) {
 	if key == allKey {
-		gws, err := s.list(ctx, gvrGateway, "")
-		for _, gw := range gws {
-			s.gateways.add(keyOf(&gw))
-		}
-		return 0, err
+		return 0, s.enqueueAll(ctx, s.gateways, gvrGateway, "")
 	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {

@@ -134,11 +134,7 @@ func (s *Simulator) syncArgoCD(ctx context.Context, key string) (time.Duration, 
 		return 0, err
 	}
 	if key == allKey {
-		cds, err := s.list(ctx, gvrArgoCD, "")
-		for _, cd := range cds {
-			s.argocds.add(keyOf(&cd))
-		}
-		return 0, err
+		return 0, s.enqueueAll(ctx, s.argocds, gvrArgoCD, "")
 	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {

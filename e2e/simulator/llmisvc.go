@@ -32,11 +32,7 @@ import (
 // HTTPRoutes, the scheduler and the controller's finalizer; no vLLM runs.
 func (s *Simulator) syncLLMInferenceService(ctx context.Context, key string) (time.Duration, error) {
 	if key == allKey {
-		items, err := s.list(ctx, gvrLLMInferenceService, "")
-		for _, it := range items {
-			s.llmisvc.add(keyOf(&it))
-		}
-		return 0, err
+		return 0, s.enqueueAll(ctx, s.llmisvc, gvrLLMInferenceService, "")
 	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {

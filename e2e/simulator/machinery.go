@@ -131,6 +131,16 @@ func on(fn func(u *unstructured.Unstructured)) cache.ResourceEventHandler {
 	}
 }
 
+// enqueueAll puts every object of gvr in ns ("" for all namespaces) on l: what a loop's
+// allKey means ("look at all of them again"). Objects listed before an error are queued.
+func (s *Simulator) enqueueAll(ctx context.Context, l *loop, gvr schema.GroupVersionResource, ns string) error {
+	items, err := s.list(ctx, gvr, ns)
+	for _, it := range items {
+		l.add(keyOf(&it))
+	}
+	return err
+}
+
 func keyOf(u *unstructured.Unstructured) string {
 	if u.GetNamespace() == "" {
 		return u.GetName()

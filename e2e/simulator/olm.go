@@ -47,11 +47,7 @@ func (s *Simulator) syncSubscription(ctx context.Context, key string) (time.Dura
 		return 0, nil
 	}
 	if name == allKey {
-		subs, err := s.list(ctx, gvrSubscription, ns)
-		for _, sub := range subs {
-			s.subs.add(keyOf(&sub))
-		}
-		return 0, err
+		return 0, s.enqueueAll(ctx, s.subs, gvrSubscription, ns)
 	}
 	sub, err := s.get(ctx, gvrSubscription, ns, name)
 	if err != nil || sub == nil || sub.GetDeletionTimestamp() != nil {
