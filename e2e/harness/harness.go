@@ -158,6 +158,11 @@ func SimulatorOptions(bed *testbed.Bed, lat simulator.Latencies, logf func(strin
 	argo := &ArgoCDs{running: map[string]*testbed.ArgoCD{}}
 	return simulator.Options{
 		Latencies: lat,
+		// The bed's API server on a loaded 2-core CI machine has taken its full 60 s request
+		// timeout to create one multi-MB KServe CRD, so OLM's one-minute retry window would
+		// fail a plan after a single slow attempt. catalog-operator takes the window as a
+		// flag (--install-plan-retry-timeout); the bed runs it with ten minutes.
+		InstallPlanRetryTimeout: 10 * time.Minute,
 		InstallCRDs: func(ctx context.Context, pkg string) error {
 			for _, set := range testbed.CRDSetsOf(pkg) {
 				if err := testbed.InstallCRDs(ctx, cfg, set); err != nil {

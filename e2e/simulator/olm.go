@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
@@ -163,11 +164,54 @@ func (s *Simulator) executeInstallPlan(ctx context.Context, ip *unstructured.Uns
 	}
 	if hook := s.options().InstallCRDs; hook != nil {
 		if err := hook(ctx, pkg); err != nil {
+			err = fmt.Errorf("error installing CRDs of %s: %w", pkg, err)
+			// transitionInstallPlanState (operator-lifecycle-manager
+			// pkg/controller/operators/catalog/operator.go): a step error is retried while the
+			// plan is younger than the retry timeout, and forbidden errors always are; only
+			// then does the plan turn Failed. An API server timeout is not the end of a plan.
+			if apierrors.IsForbidden(err) || s.installPlanAge(ctx, ip) < s.installPlanRetryTimeout() {
+				s.logf("olm: installplan %s/%s retrying: %v", ip.GetNamespace(), ip.GetName(), err)
+				if serr := s.setInstallPlanMessage(ctx, ip, "retrying execution due to error: "+err.Error()); serr != nil {
+					return serr
+				}
+				return err // requeued with backoff, as the catalog operator's queue does
+			}
 			s.logf("olm: installplan %s/%s failed: %v", ip.GetNamespace(), ip.GetName(), err)
-			return s.setInstallPlanPhase(ctx, ip, "Failed", fmt.Sprintf("error installing CRDs of %s: %v", pkg, err))
+			return s.setInstallPlanPhase(ctx, ip, "Failed", err.Error())
 		}
 	}
 	return s.setInstallPlanPhase(ctx, ip, "Complete", "")
+}
+
+func (s *Simulator) installPlanRetryTimeout() time.Duration {
+	if d := s.options().InstallPlanRetryTimeout; d > 0 {
+		return d
+	}
+	return time.Minute
+}
+
+// installPlanAge is how long ago the plan's execution started (status.startTime, set when
+// it turned Installing); zero when that is not known yet.
+func (s *Simulator) installPlanAge(ctx context.Context, ip *unstructured.Unstructured) time.Duration {
+	live, err := s.get(ctx, gvrInstallPlan, ip.GetNamespace(), ip.GetName())
+	if err != nil || live == nil {
+		return 0
+	}
+	start, err := time.Parse(time.RFC3339, nestedStr(live, "status", "startTime"))
+	if err != nil {
+		return 0
+	}
+	return time.Since(start)
+}
+
+// setInstallPlanMessage records why an Installing plan is being retried.
+func (s *Simulator) setInstallPlanMessage(ctx context.Context, ip *unstructured.Unstructured, message string) error {
+	return s.update(ctx, mgrCatalog, gvrInstallPlan, ip.GetNamespace(), ip.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
+		if nestedStr(u, "status", "message") == message {
+			return false, nil
+		}
+		return true, unstructured.SetNestedField(u.Object, message, "status", "message")
+	})
 }
 
 func (s *Simulator) setInstallPlanPhase(ctx context.Context, ip *unstructured.Unstructured, phase, message string) error {
@@ -182,6 +226,8 @@ func (s *Simulator) setInstallPlanPhase(ctx context.Context, ip *unstructured.Un
 		st["phase"] = phase
 		if message != "" {
 			st["message"] = message
+		} else {
+			delete(st, "message") // a retried plan that completes says nothing more
 		}
 		installed := cond{Type: "Installed", Status: "Unknown", Reason: "Installing"}
 		switch phase {

@@ -82,6 +82,11 @@ type Options struct {
 	// (the real InstallPlan creates the bundle's CRDs before the CSV can succeed). The test bed
 	// provides it; e.g. the GitOps operator brings Argo CD's CRDs. Nil installs nothing.
 	InstallCRDs func(ctx context.Context, pkg string) error
+	// InstallPlanRetryTimeout is catalog-operator's --install-plan-retry-timeout: how long
+	// after an InstallPlan starts a failing step is retried ("retrying execution due to
+	// error: …") before the plan turns Failed. Zero means OLM's default, one minute
+	// (operator-lifecycle-manager cmd/catalog/start.go). Forbidden errors are retried forever.
+	InstallPlanRetryTimeout time.Duration
 	// StartArgoCD runs the real Argo CD (application controller, repo-server, Redis) for an
 	// ArgoCD instance whose configuration the simulated operator has written: what the
 	// operator's Deployments and StatefulSet would run. It returns how to stop it. Nil: no
