@@ -7,7 +7,12 @@ import (
 
 // EventSchema is the version of the event format that `--output json` prints. It changes
 // only when a field changes meaning or disappears; new fields may appear within a version.
-const EventSchema = 1
+//
+// Version 2 added Cluster. A field alone would not need a new number, but with it one
+// stream may interleave several clusters' runs (install -f a.yaml -f b.yaml): a consumer
+// of version 1, which could take every event of a stream as one run's, must now look at
+// cluster, so the stream's meaning changed.
+const EventSchema = 2
 
 // EventType says what happened.
 type EventType string
@@ -34,6 +39,9 @@ type Event struct {
 	Schema int       `json:"schema"`
 	Time   time.Time `json:"time"`
 	Type   EventType `json:"type"`
+	// Cluster is the metadata.name of the cluster whose run emitted the event (Bus.Cluster);
+	// several clusters' events share one stream when a command is given several files.
+	Cluster string `json:"cluster,omitempty"`
 	// Action is install, destroy or plan.
 	Action  string `json:"action,omitempty"`
 	Phase   string `json:"phase,omitempty"`
@@ -96,6 +104,8 @@ type Bus struct {
 	mu       sync.Mutex
 	sinks    []Sink
 	Redactor *Redactor
+	// Cluster, when set, is stamped on every event that names no cluster.
+	Cluster string
 	now      func() time.Time
 }
 
@@ -123,6 +133,9 @@ func (b *Bus) Emit(e Event) {
 		return
 	}
 	e.Schema = EventSchema
+	if e.Cluster == "" {
+		e.Cluster = b.Cluster
+	}
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}

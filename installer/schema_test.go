@@ -11,11 +11,11 @@ import (
 )
 
 // TestEventSchemaFields pins the JSON field names of events and summaries that
-// docs/output.md documents under schema 1. If this fails, update docs/output.md, and
+// docs/output.md documents under schema 2. If this fails, update docs/output.md, and
 // bump EventSchema unless the change only adds fields.
 func TestEventSchemaFields(t *testing.T) {
-	require.Equal(t, 1, EventSchema)
-	e := Event{Schema: EventSchema, Time: time.Now(), Type: RunFinished, Action: "install", Phase: "p", Message: "m",
+	require.Equal(t, 2, EventSchema)
+	e := Event{Schema: EventSchema, Time: time.Now(), Type: RunFinished, Cluster: "c", Action: "install", Phase: "p", Message: "m",
 		Waiting: &Waiting{On: "x", Until: time.Now()}, Outcome: OutcomeDone, Error: "e", Problems: 2, DurationMS: 1,
 		Changes: []Change{{Action: Create, Target: "t", Detail: "d"}}, Debug: true,
 		Inventory: []InventoryEntry{{APIVersion: "v1", Kind: "Namespace", Namespace: "n", Name: "x", UID: "u", Action: Modified, Pending: true, Note: "n",
@@ -26,7 +26,7 @@ func TestEventSchemaFields(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &m))
-	assert.Equal(t, []string{"action", "changes", "debug", "durationMs", "error", "inventory", "message", "outcome", "phase", "problems", "schema", "summary", "time", "type", "waiting"}, keys(m))
+	assert.Equal(t, []string{"action", "changes", "cluster", "debug", "durationMs", "error", "inventory", "message", "outcome", "phase", "problems", "schema", "summary", "time", "type", "waiting"}, keys(m))
 	var inv []map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(m["inventory"], &inv))
 	assert.Equal(t, []string{"action", "apiVersion", "fields", "kind", "name", "namespace", "note", "pending", "uid"}, keys(inv[0]))

@@ -25,6 +25,10 @@ import (
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
+	// files are the -f values as given; expanded, the cluster files they name (a folder
+	// stands for its files: clusterFiles); file, the one this run is about.
+	files          []string
+	expanded       []string
 	file           string
 	stateDir       string
 	state          string
@@ -39,11 +43,17 @@ type globalOptions struct {
 	memProfile     string
 	// maxHourlyCost is --max-hourly-cost (plan and install only); 0: the file's, if any.
 	maxHourlyCost float64
+	// maxParallelClusters is --max-parallel-clusters (install, plan, status, destroy).
+	maxParallelClusters int
+	// member is set on the options of one cluster of a fleet (fleet.go): no TUI, and
+	// rawErr is the command's stderr without the cluster's prefix, for workflow commands.
+	member bool
+	rawErr io.Writer
 }
 
 func (o *globalOptions) bind(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringVarP(&o.file, "file", "f", "", "the cluster file (kind: Cluster)")
+	f.StringArrayVarP(&o.files, "file", "f", nil, "the cluster file (kind: Cluster); install, plan, status and destroy take several (-f dev.yaml -f prod.yaml) or a folder of them")
 	f.StringVar(&o.stateDir, "state-dir", "", "where state.json, the lock, the debug log and the installer's files live (default .rhoai-bootstrap/<cluster name>)")
 	f.StringVar(&o.state, "state", os.Getenv("RHOAI_BOOTSTRAP_STATE"), "keep the state in S3 instead of --state-dir: s3://bucket/prefix (env RHOAI_BOOTSTRAP_STATE); the work folder stays local")
 	f.StringVar(&o.stateKMSKey, "state-kms-key", os.Getenv("RHOAI_BOOTSTRAP_STATE_KMS_KEY"), "encrypt the S3 state with SSE-KMS under this key ID, ARN or alias")
@@ -59,8 +69,29 @@ func (o *globalOptions) bind(cmd *cobra.Command) {
 	_ = f.MarkHidden("memprofile")
 }
 
+// resolveFiles expands the -f values (clusterFiles); one file is the command's file.
+func (o *globalOptions) resolveFiles() error {
+	files, err := clusterFiles(o.files)
+	if err != nil {
+		return err
+	}
+	o.expanded = files
+	if len(files) == 1 {
+		o.file = files[0]
+	}
+	return nil
+}
+
+// bindFleet adds --max-parallel-clusters to the commands that take several cluster files.
+func (o *globalOptions) bindFleet(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&o.maxParallelClusters, "max-parallel-clusters", 0, "with several cluster files, run at most this many clusters at once (0: all at once)")
+}
+
 // load reads and validates the cluster file.
 func (o *globalOptions) load() (*configs.Cluster, error) {
+	if o.file == "" && len(o.expanded) > 1 {
+		return nil, &exitError{code: ExitConfig, err: fmt.Errorf("-f: this command takes one cluster file, not %d (%s); install, plan, status and destroy take several", len(o.expanded), strings.Join(o.expanded, ", "))}
+	}
 	if o.file == "" {
 		return nil, &exitError{code: ExitConfig, err: errors.New("no cluster file: pass -f FILE (see configs/examples/)")}
 	}
@@ -75,11 +106,15 @@ func (o *globalOptions) load() (*configs.Cluster, error) {
 	return c, nil
 }
 
-func (o *globalOptions) dir(c *configs.Cluster) string {
+func (o *globalOptions) dir(c *configs.Cluster) string { return o.dirOf(c.Metadata.Name) }
+
+// dirOf is the local folder of the named cluster: state (unless in S3), lock, debug log,
+// installer files.
+func (o *globalOptions) dirOf(name string) string {
 	if o.stateDir != "" {
 		return o.stateDir
 	}
-	return filepath.Join(".rhoai-bootstrap", c.Metadata.Name)
+	return filepath.Join(".rhoai-bootstrap", name)
 }
 
 // store loads the cluster file and opens its state store: S3 with --state s3://…, else
@@ -117,7 +152,7 @@ func (o *globalOptions) store(ctx context.Context) (*configs.Cluster, installer.
 
 // interactive reports whether the TUI may run.
 func (o *globalOptions) interactive() bool {
-	if o.nonInteractive || o.output != "text" || os.Getenv("CI") == "true" {
+	if o.member || o.nonInteractive || o.output != "text" || os.Getenv("CI") == "true" {
 		return false
 	}
 	return term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
@@ -141,7 +176,6 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 		return nil, err
 	}
 	dir := o.dir(c)
-	kube.PollInterval = o.pollInterval
 	env := &phases.Env{Cluster: c, WorkDir: dir, Timeouts: phases.DefaultTimeouts.Scale(o.timeoutFactor), Counter: &kube.Counter{}, AWSLogger: libraryLogs.aws()}
 	if configure != nil {
 		configure(env)
@@ -151,10 +185,20 @@ func (o *globalOptions) session(cmd *cobra.Command, command string, gopts graph.
 		return nil, err
 	}
 	bus := installer.NewBus(&installer.Redactor{}, log)
+	bus.Cluster = c.Metadata.Name
 	libraryLogs.attach(log, bus.Redactor)
-	runRedactor = bus.Redactor
 	if onGitHubActions() {
-		bus.Add(&githubSink{w: cmd.ErrOrStderr()})
+		gh := &githubSink{w: cmd.ErrOrStderr()}
+		if o.member {
+			// A workflow command must start its line: not behind the cluster's prefix.
+			gh.w, gh.cluster = o.rawErr, c.Metadata.Name
+		}
+		bus.Add(gh)
+	}
+	if !o.member {
+		// A fleet's clusters print their own errors (fleet.go); only a lone run's
+		// error is printed by main, after the run.
+		runRedactor = bus.Redactor
 	}
 	runner := &installer.Runner{
 		Phases: graph.Phases(env, gopts), Store: store, Bus: bus, Cluster: c.Metadata.Name, Command: command,
@@ -195,7 +239,7 @@ func resumeCommand(action string) string {
 }
 
 func (s *session) close() {
-	libraryLogs.detach()
+	libraryLogs.detach(s.log)
 	s.log.Close()
 }
 

@@ -164,28 +164,37 @@ spec.maxHourlyCost) it says whether install would refuse the file.
 Then, per phase: done, would change (with the changes), or blocked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := o.session(cmd, "plan", graph.Options{}, nil)
-			if err != nil {
-				return err
+			if o.several() {
+				return o.fleet(cmd, "plan", nil, func(cmd *cobra.Command, o *globalOptions, _ *member) error { return plan(cmd, o) })
 			}
-			defer s.close()
-			if o.output == "json" {
-				s.bus.Add(newJSONSink(cmd.OutOrStdout()))
-			} else {
-				s.bus.Add(&textSink{w: cmd.OutOrStdout(), verbose: o.verbose})
-			}
-			cost, verdict := o.estimate(cmd.Context(), s.cluster, s.env)
-			msg := pricing.Headline(cost)
-			if verdict != nil {
-				msg += "; install would refuse: " + verdict.Error()
-			}
-			s.bus.Emit(installer.Event{Type: installer.CostEstimated, Action: "plan", Message: msg, Cost: &cost})
-			_, err = s.runner.Plan(cmd.Context())
-			return err
+			return plan(cmd, o)
 		},
 	}
 	o.bindCostLimit(cmd)
+	o.bindFleet(cmd)
 	return cmd
+}
+
+// plan prints one cluster's cost and plan.
+func plan(cmd *cobra.Command, o *globalOptions) error {
+	s, err := o.session(cmd, "plan", graph.Options{}, nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.output == "json" {
+		s.bus.Add(newJSONSink(cmd.OutOrStdout()))
+	} else {
+		s.bus.Add(&textSink{w: cmd.OutOrStdout(), verbose: o.verbose})
+	}
+	cost, verdict := o.estimate(cmd.Context(), s.cluster, s.env)
+	msg := pricing.Headline(cost)
+	if verdict != nil {
+		msg += "; install would refuse: " + verdict.Error()
+	}
+	s.bus.Emit(installer.Event{Type: installer.CostEstimated, Action: "plan", Message: msg, Cost: &cost})
+	_, err = s.runner.Plan(cmd.Context())
+	return err
 }
 
 func newInstallCommand(o *globalOptions) *cobra.Command {
@@ -194,21 +203,46 @@ func newInstallCommand(o *globalOptions) *cobra.Command {
 		Short: "Bring the cluster to the state the file describes (resumes where it stopped)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var preface []installer.Event
-			if c, err := o.load(); err == nil && (o.maxHourlyCost != 0 || c.Spec.MaxHourlyCost != nil) {
-				// Checked before the session exists: a refused file leaves no state
-				// folder, no lock and no log behind.
-				cost, verdict := o.estimate(cmd.Context(), c, &phases.Env{Cluster: c, AWSLogger: libraryLogs.aws()})
-				if verdict != nil {
-					return &exitError{code: ExitConfig, err: verdict}
+			if o.several() {
+				// Every file's cost limit is checked before any cluster starts: a refused
+				// file stops the command with nothing changed, as alone.
+				checkCost := func(cmd *cobra.Command, o *globalOptions, m *member) error {
+					var err error
+					if m.preface, err = o.costCheck(cmd); err != nil {
+						return &exitError{code: codeOf(err), err: fmt.Errorf("%s: %w", m.file, err)}
+					}
+					return nil
 				}
-				preface = append(preface, installer.Event{Type: installer.CostEstimated, Action: "install", Message: pricing.Headline(cost), Cost: &cost})
+				return o.fleet(cmd, "install", checkCost, func(cmd *cobra.Command, o *globalOptions, m *member) error {
+					return run(cmd, o, "install", graph.Options{}, nil, m.preface...)
+				})
+			}
+			preface, err := o.costCheck(cmd)
+			if err != nil {
+				return err
 			}
 			return run(cmd, o, "install", graph.Options{}, nil, preface...)
 		},
 	}
 	o.bindCostLimit(cmd)
+	o.bindFleet(cmd)
 	return cmd
+}
+
+// costCheck prices the file's machines when a cost limit is set and refuses (exit 2) a
+// file over it; the cost event is returned to be emitted once the front-end listens. It
+// runs before the session exists: a refused file leaves no state folder, no lock and no
+// log behind.
+func (o *globalOptions) costCheck(cmd *cobra.Command) ([]installer.Event, error) {
+	c, err := o.load()
+	if err != nil || (o.maxHourlyCost == 0 && c.Spec.MaxHourlyCost == nil) {
+		return nil, nil // an invalid file is reported by the run, as before
+	}
+	cost, verdict := o.estimate(cmd.Context(), c, &phases.Env{Cluster: c, AWSLogger: libraryLogs.aws()})
+	if verdict != nil {
+		return nil, &exitError{code: ExitConfig, err: verdict}
+	}
+	return []installer.Event{{Type: installer.CostEstimated, Action: "install", Message: pricing.Headline(cost), Cost: &cost}}, nil
 }
 
 // bindCostLimit adds --max-hourly-cost to plan and install.
@@ -268,53 +302,63 @@ func run(cmd *cobra.Command, o *globalOptions, action string, gopts graph.Option
 }
 
 func newStatusCommand(o *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "status -f FILE",
 		Short: "Show each phase's last outcome from the state file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, store, err := o.store(cmd.Context())
-			if err != nil {
-				return err
+			if o.several() {
+				return o.fleet(cmd, "status", nil, func(cmd *cobra.Command, o *globalOptions, _ *member) error { return status(cmd, o) })
 			}
-			st, err := store.Load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if st == nil {
-				st = installer.NewState(c.Metadata.Name, time.Now())
-			}
-			if o.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"schema": installer.EventSchema, "state": store.Location(), "cluster": st.Cluster, "phases": st.Phases, "updatedAt": st.UpdatedAt})
-			}
-			s, err := o.session(cmd, "status", graph.Options{}, nil)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			names, _ := s.runner.Names()
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "PHASE\tOUTCOME\tATTEMPTS\tFINISHED\tDETAIL\n")
-			for _, n := range names {
-				r := st.Phase(n)
-				fin := "-"
-				if r.FinishedAt != nil {
-					fin = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
-				}
-				detail := r.Reason
-				if r.Error != "" {
-					detail = firstLine(r.Error)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n, r.Outcome, r.Attempts, fin, detail)
-			}
-			tw.Flush()
-			printInventory(cmd.OutOrStdout(), names, st)
-			fmt.Fprintf(cmd.OutOrStdout(), "\nstate: %s\n", store.Location())
-			return nil
+			return status(cmd, o)
 		},
 	}
+	o.bindFleet(cmd)
+	return cmd
+}
+
+// status prints one cluster's state.
+func status(cmd *cobra.Command, o *globalOptions) error {
+	c, store, err := o.store(cmd.Context())
+	if err != nil {
+		return err
+	}
+	st, err := store.Load(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		st = installer.NewState(c.Metadata.Name, time.Now())
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"schema": installer.EventSchema, "state": store.Location(), "cluster": st.Cluster, "phases": st.Phases, "updatedAt": st.UpdatedAt})
+	}
+	s, err := o.session(cmd, "status", graph.Options{}, nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	names, _ := s.runner.Names()
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "PHASE\tOUTCOME\tATTEMPTS\tFINISHED\tDETAIL\n")
+	for _, n := range names {
+		r := st.Phase(n)
+		fin := "-"
+		if r.FinishedAt != nil {
+			fin = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
+		}
+		detail := r.Reason
+		if r.Error != "" {
+			detail = firstLine(r.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", n, r.Outcome, r.Attempts, fin, detail)
+	}
+	tw.Flush()
+	printInventory(cmd.OutOrStdout(), names, st)
+	fmt.Fprintf(cmd.OutOrStdout(), "\nstate: %s\n", store.Location())
+	return nil
 }
 
 // printInventory lists what each phase's inventory holds, and what destroy does with it.
@@ -367,27 +411,48 @@ with platform.existing are never destroyed. An object stuck on a finalizer is na
 left in place unless --strip-finalizers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !yes {
-				if !confirmTTY(cmd.InOrStdin()) {
-					return &exitError{code: ExitConfig, err: errors.New("destroy needs --yes when stdin is not a terminal")}
+			if !yes && !confirmTTY(cmd.InOrStdin()) {
+				return &exitError{code: ExitConfig, err: errors.New("destroy needs --yes when stdin is not a terminal")}
+			}
+			in := bufio.NewReader(cmd.InOrStdin()) // one reader: each answer is one line of it
+			destroy := func(cmd *cobra.Command, o *globalOptions, _ *member) error {
+				return run(cmd, o, "destroy", graph.Options{}, func(e *phases.Env) { e.StripFinalizers, e.Revoke = strip, revoke })
+			}
+			if o.several() {
+				// Each cluster is confirmed as alone, all before any starts; one not
+				// confirmed is left as it is (exit 2) and the others go ahead.
+				confirm := func(cmd *cobra.Command, _ *globalOptions, m *member) error {
+					if !yes && !confirmDestroy(cmd.OutOrStdout(), in, m.name, " ("+m.file+")") {
+						m.skip = &exitError{code: ExitConfig, err: errors.New("not confirmed: nothing was changed")}
+					}
+					return nil
 				}
+				return o.fleet(cmd, "destroy", confirm, destroy)
+			}
+			if !yes {
 				c, err := o.load()
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Destroy cluster %s and everything the bootstrap made? Type the cluster name to confirm: ", c.Metadata.Name)
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if strings.TrimSpace(line) != c.Metadata.Name {
+				if !confirmDestroy(cmd.OutOrStdout(), in, c.Metadata.Name, "") {
 					return &exitError{code: ExitConfig, err: errors.New("not confirmed: nothing was changed")}
 				}
 			}
-			return run(cmd, o, "destroy", graph.Options{}, func(e *phases.Env) { e.StripFinalizers, e.Revoke = strip, revoke })
+			return destroy(cmd, o, nil)
 		},
 	}
+	o.bindFleet(cmd)
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&strip, "strip-finalizers", false, "remove finalizers of objects still stuck after the timeout")
 	cmd.Flags().BoolVar(&revoke, "revoke", false, "also revoke the certificates at the ACME server")
 	return cmd
+}
+
+// confirmDestroy asks for the cluster's name, as typed confirmation.
+func confirmDestroy(out io.Writer, in *bufio.Reader, name, from string) bool {
+	fmt.Fprintf(out, "Destroy cluster %s%s and everything the bootstrap made? Type the cluster name to confirm: ", name, from)
+	line, _ := in.ReadString('\n')
+	return strings.TrimSpace(line) == name
 }
 
 func newCertificatesCommand(o *globalOptions) *cobra.Command {

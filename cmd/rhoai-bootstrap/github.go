@@ -27,21 +27,27 @@ func onGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 type githubSink struct {
 	mu sync.Mutex
 	w  io.Writer
+	// cluster, set when the command runs several clusters, is named in every title.
+	cluster string
 }
 
 func (g *githubSink) Event(e installer.Event) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	tool := "rhoai-bootstrap"
+	if g.cluster != "" {
+		tool += " [" + g.cluster + "]"
+	}
 	switch e.Type {
 	case installer.PhaseFailed:
 		if e.Outcome == installer.OutcomeInterrupted {
-			workflowCommand(g.w, "warning", "rhoai-bootstrap "+e.Phase+" interrupted", e.Error+": run the same command again to resume")
+			workflowCommand(g.w, "warning", tool+" "+e.Phase+" interrupted", e.Error+": run the same command again to resume")
 			return
 		}
-		workflowCommand(g.w, "error", "rhoai-bootstrap "+e.Phase+" failed", e.Error)
+		workflowCommand(g.w, "error", tool+" "+e.Phase+" failed", e.Error)
 	case installer.Progress:
 		if w, ok := strings.CutPrefix(e.Message, "warning: "); ok {
-			workflowCommand(g.w, "warning", "rhoai-bootstrap "+e.Phase, w)
+			workflowCommand(g.w, "warning", tool+" "+e.Phase, w)
 		}
 	case installer.PhasePlanned:
 		switch e.Outcome {
@@ -51,15 +57,15 @@ func (g *githubSink) Event(e installer.Event) {
 			for _, c := range e.Changes {
 				b.WriteString("\n" + c.String())
 			}
-			workflowCommand(g.w, "warning", "rhoai-bootstrap plan: "+e.Phase+" would change", b.String())
+			workflowCommand(g.w, "warning", tool+" plan: "+e.Phase+" would change", b.String())
 		case "failed":
-			workflowCommand(g.w, "error", "rhoai-bootstrap plan: "+e.Phase+" failed", e.Message)
+			workflowCommand(g.w, "error", tool+" plan: "+e.Phase+" failed", e.Message)
 		}
 	case installer.RunFinished:
 		// A run that failed outside any phase (the state lock, a final save): no phase
 		// event said it.
 		if e.Outcome == installer.OutcomeFailed && e.Error != "" && (e.Summary == nil || len(e.Summary.Failed) == 0) {
-			workflowCommand(g.w, "error", "rhoai-bootstrap "+e.Action+" failed", e.Error)
+			workflowCommand(g.w, "error", tool+" "+e.Action+" failed", e.Error)
 		}
 	}
 }

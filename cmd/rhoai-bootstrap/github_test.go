@@ -55,7 +55,7 @@ func TestInstallOnGitHubActions(t *testing.T) {
 	assert.Contains(t, stderr, "::error title=rhoai-bootstrap preflight failed::check: 2 preflight problems:%0A  - spec.openshift.installer: openshift-install not found in PATH")
 	assert.Equal(t, 1, strings.Count(stderr, "::error"), "one annotation per failure: %s", stderr)
 	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
-		assert.True(t, strings.HasPrefix(l, `{"schema":1,`), "stdout is JSON lines only: %q", l)
+		assert.True(t, strings.HasPrefix(l, `{"schema":2,`), "stdout is JSON lines only: %q", l)
 	}
 
 	code, _, stderr = runMain(t, append(env, "GITHUB_ACTIONS=true"), "install", "-f", file, "--state-dir", filepath.Join(dir, "state2"), "--max-hourly-cost", "10")

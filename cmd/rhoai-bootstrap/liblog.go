@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +31,9 @@ const maxHeld = 256
 // to IMDSv1: …` was the first thing a user without AWS credentials read).
 type libraryLog struct {
 	mu sync.Mutex
-	// to writes one line to the open debug log; nil while none is open.
-	to func(installer.Event)
+	// to are the open debug logs, one per cluster running (several with several cluster
+	// files); none while no run is.
+	to []attachment
 	// held are lines logged before a debug log was opened (the AWS configuration for an
 	// S3 state is loaded first); the debug log gets them when it opens.
 	held []installer.Event
@@ -45,11 +47,30 @@ func (l *libraryLog) line(source, text string) {
 	for s := range strings.SplitSeq(strings.TrimRight(text, "\n"), "\n") {
 		e := installer.Event{Schema: installer.EventSchema, Time: now, Type: installer.Progress, Debug: true, Message: source + ": " + s}
 		switch {
-		case l.to != nil:
-			l.to(e)
+		case len(l.to) > 0:
+			l.deliver(e)
 		case len(l.held) < maxHeld:
 			l.held = append(l.held, e)
 		}
+	}
+}
+
+// attachment is one run's debug log and the redactor of its run.
+type attachment struct {
+	log *debugLog
+	r   *installer.Redactor
+}
+
+// deliver writes e to every open debug log. A library's line does not say which
+// cluster's run it comes from (klog and lego are process-wide), so with several runs it
+// goes to each one's log, through every run's redactor: a secret of one cluster never
+// reaches another's log. The caller holds l.mu.
+func (l *libraryLog) deliver(e installer.Event) {
+	for _, a := range l.to {
+		e = a.r.Event(e)
+	}
+	for _, a := range l.to {
+		a.log.Event(e)
 	}
 }
 
@@ -57,17 +78,18 @@ func (l *libraryLog) line(source, text string) {
 func (l *libraryLog) attach(log *debugLog, r *installer.Redactor) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.to = func(e installer.Event) { log.Event(r.Event(e)) }
+	l.to = append(l.to, attachment{log: log, r: r})
 	for _, e := range l.held {
-		l.to(e)
+		l.deliver(e)
 	}
 	l.held = nil
 }
 
-func (l *libraryLog) detach() {
+// detach stops sending lines to log.
+func (l *libraryLog) detach(log *debugLog) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.to = nil
+	l.to = slices.DeleteFunc(l.to, func(a attachment) bool { return a.log == log })
 }
 
 type writerFunc func(p []byte) (int, error)

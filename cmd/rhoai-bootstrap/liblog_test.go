@@ -39,7 +39,7 @@ func TestLibraryLogsGoToTheDebugLogOnly(t *testing.T) {
 	klog.Flush()
 	legolog.Warn("lego line")
 	l.aws().Logf(logging.Warn, "falling back to IMDSv1: %s", "403")
-	l.detach()
+	l.detach(log)
 	klog.Error("after the run: dropped, not printed")
 	klog.Flush()
 	require.NoError(t, log.Close())

@@ -17,6 +17,7 @@ import (
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/configs"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/phases/kube"
 	"runtime/debug"
 )
 
@@ -106,6 +107,10 @@ and it resumes from what the cluster and the state file say.`,
 		// (reflect MethodByName), which took the binary from 37 to 90 MiB (the AWS SDK's
 		// clients alone); TestLinkerDropsUnusedMethods guards it.
 		Version: version,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			kube.PollInterval = o.pollInterval // once: a fleet's clusters share it
+			return o.resolveFiles()
+		},
 	}
 	o.bind(root)
 	root.AddCommand(
