@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/smithy-go/logging"
@@ -63,4 +65,35 @@ func TestLibraryLogsGoToTheDebugLogOnly(t *testing.T) {
 	}
 	assert.NotContains(t, got, "s3cr3t-token-value")
 	assert.NotContains(t, got, "after the run")
+}
+
+// With several clusters running, a library's line goes to every cluster's debug log, and
+// through every cluster's redactor: a secret of one run never lands in another's log.
+func TestLibraryLogsOfAFleet(t *testing.T) {
+	l := &libraryLog{}
+	dir := t.TempDir()
+	var paths []string
+	var logs []*debugLog
+	for i, secret := range []string{"dev-s3cr3t-value", "prod-s3cr3t-value"} {
+		p := filepath.Join(dir, fmt.Sprint(i), "rhoai-bootstrap.log")
+		log, err := openDebugLog(p)
+		require.NoError(t, err)
+		red := &installer.Redactor{}
+		red.Add(secret)
+		l.attach(log, red)
+		paths, logs = append(paths, p), append(logs, log)
+	}
+	l.line("client-go", "request with dev-s3cr3t-value and prod-s3cr3t-value")
+	l.detach(logs[0])
+	l.line("client-go", "only prod's log is open")
+	for _, log := range logs {
+		require.NoError(t, log.Close())
+	}
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "request with [REDACTED] and [REDACTED]")
+		assert.NotContains(t, string(b), "s3cr3t")
+		assert.Equal(t, i == 1, strings.Contains(string(b), "only prod's log is open"))
+	}
 }

@@ -37,6 +37,10 @@ type Options struct {
 	// gitops.root.path): testbed.DevOverlay when empty. Tests whose subject is not the
 	// hand-off pass testbed.BedOverlay, two child applications instead of two dozen.
 	Overlay string
+	// ClusterName names the simulated cluster of a bed of its own (Start; pooled beds
+	// are all testbed's default, rhoai-local): a second cluster file, run beside
+	// local.yaml's in one command, needs a cluster seeded under its own name.
+	ClusterName string
 }
 
 // Rehearsal is a running bed + simulator with the binaries to drive it.
@@ -94,7 +98,7 @@ func Start(ctx context.Context, o Options) (*Rehearsal, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); buildErr = Build(ctx, root, r.BinDir) }()
 	}
-	bed, err := testbed.Start(ctx, testbed.Options{WorkDir: filepath.Join(r.WorkDir, "bed"), Log: o.Log})
+	bed, err := testbed.Start(ctx, testbed.Options{WorkDir: filepath.Join(r.WorkDir, "bed"), Log: o.Log, ClusterName: o.ClusterName})
 	wg.Wait()
 	if err != nil {
 		return nil, err
@@ -293,6 +297,7 @@ func (r *Rehearsal) Command(ctx context.Context, env []string, args ...string) *
 // Event is the part of an --output json line the tests read.
 type Event struct {
 	Type    string `json:"type"`
+	Cluster string `json:"cluster"`
 	Phase   string `json:"phase"`
 	Message string `json:"message"`
 	Outcome string `json:"outcome"`
