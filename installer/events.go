@@ -106,7 +106,7 @@ type Bus struct {
 	Redactor *Redactor
 	// Cluster, when set, is stamped on every event that names no cluster.
 	Cluster string
-	now      func() time.Time
+	now     func() time.Time
 }
 
 // NewBus returns a bus with the given sinks.
