@@ -92,6 +92,28 @@ func TestFleetInstall(t *testing.T) {
 	assert.Equal(t, "wait-for install-complete", invs[len(invs)-1].Command(), "the failed cluster resumed by waiting, not by a second create")
 	assert.Equal(t, 1, ledgerOrders(t, filepath.Join(states, "rhoai-local")), "one ACME order for rhoai-local")
 	assert.Equal(t, 1, ledgerOrders(t, filepath.Join(states, fleetName)), "one ACME order for "+fleetName)
+
+	// status and destroy of the fleet: each cluster's own state, both torn down.
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := a.Command(ctx, env, append([]string{"status", "-f", a.Config(), "-f", fleetFile}, a.Flags(states)...)...).Output()
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^\[rhoai-local\] cluster +done `, string(out))
+	assert.Regexp(t, `(?m)^\[`+fleetName+`\] cluster +done +2 `, string(out), "the failed cluster's second attempt")
+	ctx, cancel = context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	res = a.Run(ctx, env, append([]string{"destroy", "--yes", "-f", a.Config(), "-f", fleetFile, "--max-parallel-clusters", "2"}, a.Flags(states)...)...)
+	t.Logf("fleet destroy exited %d in %s", res.Code, res.Duration.Round(100*time.Millisecond))
+	requireSuccess(t, res)
+	clusterSummary(t, res, "rhoai-local")
+	clusterSummary(t, res, fleetName)
+	assertNothingOfOurs(t, a)
+	assertNothingOfOurs(t, b)
+	clusters, err := a.RegistryClusters()
+	require.NoError(t, err)
+	for _, c := range clusters {
+		assert.True(t, c.Destroyed, "cluster %s destroyed", c.InfraID)
+	}
 }
 
 // writeFleetCluster writes the second cluster's file: local.yaml renamed, on bed b's API

@@ -49,6 +49,8 @@ type globalOptions struct {
 	// rawErr is the command's stderr without the cluster's prefix, for workflow commands.
 	member bool
 	rawErr io.Writer
+	// view, set on a fleet's clusters when the fleet's live view runs, is their front-end.
+	view *tui.Progress
 }
 
 func (o *globalOptions) bind(cmd *cobra.Command) {
@@ -214,6 +216,13 @@ func (s *session) frontEnd(o *globalOptions, cmd *cobra.Command, action string, 
 	switch {
 	case o.output == "json":
 		s.bus.Add(newJSONSink(out))
+	case o.view != nil:
+		var infos []tui.PhaseInfo
+		for _, p := range s.runner.Phases {
+			infos = append(infos, tui.PhaseInfo{Name: p.Name(), DependsOn: p.DependsOn()})
+		}
+		o.view.Declare(s.cluster.Metadata.Name, infos)
+		s.bus.Add(o.view)
 	case o.interactive():
 		var infos []tui.PhaseInfo
 		for _, p := range s.runner.Phases {

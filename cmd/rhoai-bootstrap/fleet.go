@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/cmd/rhoai-bootstrap/internal/tui"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer/s3store"
 )
@@ -156,9 +158,6 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 	if o.memProfile != "" {
 		defer profileHeapPeak(o.memProfile)()
 	}
-	if o.interactive() {
-		fmt.Fprintf(cmd.ErrOrStderr(), "note: %d clusters are shown as text lines, each prefixed with its name: the progress view shows one cluster\n", len(ms))
-	}
 	if before != nil {
 		for _, m := range ms {
 			if err := before(cmd, &m.opts, m); err != nil {
@@ -168,6 +167,21 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 	}
 	stdout := &lockedWriter{w: cmd.OutOrStdout()}
 	stderr := &lockedWriter{w: cmd.ErrOrStderr()}
+	ctx := cmd.Context()
+	var view *tui.Progress
+	var held bytes.Buffer // the clusters' stderr while the view draws the terminal
+	if (action == "install" || action == "destroy") && o.interactive() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		names := make([]string, len(ms))
+		for i, m := range ms {
+			names[i] = m.name
+		}
+		view = tui.StartFleetProgress(tui.FleetOptions{Action: action, Clusters: names, Cancel: cancel,
+			ResumeCommand: resumeCommand(action), NoColor: os.Getenv("NO_COLOR") != ""})
+		stderr = &lockedWriter{w: &held}
+	}
 	g := new(errgroup.Group)
 	if o.maxParallelClusters > 0 {
 		g.SetLimit(o.maxParallelClusters)
@@ -184,11 +198,11 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 			}
 			errOut := newPrefixWriter(stderr, m.name)
 			mc := &cobra.Command{Use: cmd.Use}
-			mc.SetContext(cmd.Context())
+			mc.SetContext(ctx)
 			mc.SetIn(cmd.InOrStdin())
 			mc.SetOut(out)
 			mc.SetErr(errOut)
-			m.opts.rawErr = stderr
+			m.opts.rawErr, m.opts.view = stderr, view
 			m.err = step(mc, &m.opts, m)
 			printMemberError(errOut, m.err, o.verbose)
 			flushAll(out, errOut)
@@ -196,6 +210,11 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 		})
 	}
 	_ = g.Wait()
+	if view != nil {
+		view.Stop(nil) // a cluster that failed before its run started sent no run-finished
+		_ = view.Wait()
+		_, _ = cmd.ErrOrStderr().Write(held.Bytes())
+	}
 	return fleetSummary(cmd.ErrOrStderr(), action, ms)
 }
 

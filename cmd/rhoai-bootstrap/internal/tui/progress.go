@@ -49,7 +49,7 @@ var ErrDetached = errors.New("progress view closed before the run finished")
 // Progress is the live view of an install or destroy. It is an installer.Sink.
 type Progress struct {
 	prog  *tea.Program
-	model *progressModel
+	model liveModel
 	out   io.Writer
 
 	mu    sync.Mutex
@@ -66,10 +66,30 @@ type Progress struct {
 
 var _ installer.Sink = (*Progress)(nil)
 
+// liveModel is what Progress drives: one cluster's phase view (progressModel) or a
+// fleet's list of clusters (fleetModel).
+type liveModel interface {
+	tea.Model
+	// ended: the run finished and finalText is its record; closed: the user closed the
+	// view before that (a third Ctrl-C).
+	ended() bool
+	closed() bool
+	finalText() string
+}
+
+func (m *progressModel) ended() bool  { return m.finished }
+func (m *progressModel) closed() bool { return m.detached }
+
 // StartProgress starts the view at once (inline, not on the alternate screen, so that the
 // final summary stays in the scrollback) and returns; events then stream in through Event.
 func StartProgress(opts ProgressOptions) *Progress {
-	out := opts.Out
+	out, popts := programOptions(opts.In, opts.Out, opts.NoColor)
+	return startLive(newProgressModel(opts, time.Now), out, popts)
+}
+
+// programOptions are the live view's program options on in and out (the terminal when
+// nil), and the output.
+func programOptions(in io.Reader, out io.Writer, noColor bool) (io.Writer, []tea.ProgramOption) {
 	if out == nil {
 		out = os.Stdout
 	}
@@ -79,13 +99,17 @@ func StartProgress(opts ProgressOptions) *Progress {
 		// Ctrl-C typed at the keyboard reaches us as a key and goes through the confirmation.
 		tea.WithoutSignalHandler(),
 	}
-	if opts.In != nil {
-		popts = append(popts, tea.WithInput(opts.In))
+	if in != nil {
+		popts = append(popts, tea.WithInput(in))
 	}
-	if opts.NoColor {
+	if noColor {
 		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	m := newProgressModel(opts, time.Now)
+	return out, popts
+}
+
+// startLive runs m as the live view on out.
+func startLive(m liveModel, out io.Writer, popts []tea.ProgramOption) *Progress {
 	p := &Progress{
 		prog:  tea.NewProgram(m, popts...),
 		model: m,
@@ -108,11 +132,11 @@ func (p *Progress) run() {
 	switch {
 	case err != nil:
 		p.err = fmt.Errorf("progress view: %w", err)
-	case m.detached:
+	case m.closed():
 		p.err = ErrDetached
 	default:
 		// A normal exit only follows finish, which printed the summary.
-		p.printed = m.finished
+		p.printed = m.ended()
 	}
 	p.gone = true
 	for _, msg := range p.queue {
@@ -128,7 +152,7 @@ func (p *Progress) applyLocked(msg tea.Msg) {
 	if msg != nil {
 		p.model.Update(msg)
 	}
-	if p.model.finished && !p.printed {
+	if p.model.ended() && !p.printed {
 		p.printed = true
 		fmt.Fprintln(p.out, p.model.finalText())
 	}
