@@ -204,7 +204,7 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 			mc.SetErr(errOut)
 			m.opts.rawErr, m.opts.view = stderr, view
 			m.err = step(mc, &m.opts, m)
-			printMemberError(errOut, m.err, o.verbose)
+			printMemberError(errOut, stderr, m.name, m.err, o.verbose)
 			flushAll(out, errOut)
 			return nil // one cluster's failure never stops the others
 		})
@@ -219,11 +219,22 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 }
 
 // printMemberError prints a cluster's error as printError does a lone run's: once, not
-// again when the front-end showed it on its phase line.
-func printMemberError(w io.Writer, err error, verbose bool) {
+// again when the front-end showed it on its phase line, and on GitHub Actions also as a
+// workflow command naming the cluster, on raw (a workflow command must start its line).
+// What a run returns was redacted by its run; what fails before a run holds no secret.
+func printMemberError(w, raw io.Writer, cluster string, err error, verbose bool) {
 	var ee *exitError
 	if err == nil || (errors.As(err, &ee) && ee.shown) {
 		return
+	}
+	if onGitHubActions() {
+		inner := err
+		if ee != nil {
+			inner = ee.err
+		}
+		if rest := notShown(inner); rest != nil {
+			workflowCommand(raw, "error", "rhoai-bootstrap ["+cluster+"]", rest.Error())
+		}
 	}
 	fmt.Fprintln(w, "error:", err)
 	var d interface{ Details() string }

@@ -196,3 +196,20 @@ func TestSingleFileJSONNamesCluster(t *testing.T) {
 		assert.Contains(t, l, `"cluster":"rhoai-dev"`)
 	}
 }
+
+// On GitHub Actions a fleet's failures are workflow commands naming their cluster, at the
+// start of their lines (not behind the cluster's prefix).
+func TestFleetOnGitHubActions(t *testing.T) {
+	dir, dev, env := newUser(t)
+	prod := clusterFile(t, dev, dir, "prod.yaml", "rhoai-prod")
+	env = append(env, "AWS_EC2_METADATA_DISABLED=true", "GITHUB_ACTIONS=true")
+	states := filepath.Join(dir, "states")
+	// rhoai-prod's state folder is a file: its run fails before any phase (no phase line).
+	require.NoError(t, os.MkdirAll(states, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(states, "rhoai-prod"), nil, 0o600))
+	code, _, stderr := runMain(t, env, "install", "-f", dev, "-f", prod, "--state-dir", states, "-o", "json")
+	assert.Equal(t, ExitFailed, code, stderr)
+	assert.Regexp(t, `(?m)^::error title=rhoai-bootstrap \[rhoai-dev\] preflight failed::check: 2 preflight problems`, stderr)
+	assert.Regexp(t, `(?m)^::error title=rhoai-bootstrap \[rhoai-prod\]::.*`+filepath.Join(states, "rhoai-prod"), stderr)
+	assert.Regexp(t, `(?m)^\[rhoai-prod\] error: `, stderr)
+}
