@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 40m
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build testbin test unit e2e demo bench chaos lint fuzz clean
+.PHONY: all build testbin test testtime unit e2e demo bench chaos lint fuzz clean
 
 all: build
 
@@ -24,6 +24,12 @@ testbin:
 # Everything: unit tests, and the end-to-end suites on the real test bed.
 test: lint testbin
 	$(GO) test -tags e2e -count=1 -parallel 3 -timeout $(TEST_TIMEOUT) ./...
+
+# The suite as `make test` runs it, with where its time went: wall and CPU seconds per
+# package, the slowest tests and the durations they logged, the load average around it.
+# The machine may be shared: run it under the same lock as make test.
+testtime: testbin
+	./e2e/testtime.sh -tags e2e -count=1 -parallel 3 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only (no test bed).
 unit:

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# make testtime: runs the suite as `make test` does (the arguments are go test's), with
+# -json, and prints where its time went: the run's wall and CPU time, the load average
+# around it, each package's wall time and the slowest tests with the durations they logged
+# (e2e/cmd/testtime). The machine is shared, so the load average is printed with every
+# figure. TESTTIME_JSON keeps the event stream (default: a temporary file, removed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+json=${TESTTIME_JSON:-}
+if [[ -z $json ]]; then
+  json=$(mktemp /tmp/testtime.XXXXXX.json)
+  trap 'rm -f "$json"' EXIT
+fi
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+status=0
+# Each test binary runs under time(1) too: its CPU seconds include every process it started
+# and reaped (beds, Argo CDs, the binaries under test), which is what a package costs the
+# machine. On 2 cores a run can end no sooner than its CPU seconds / 2.
+/usr/bin/time -f 'go test: %e s wall, %U s user + %S s system CPU (builds, tests and what they started)' \
+  go test -json -exec '/usr/bin/time -f testtime-cpu:%U+%S' "$@" >"$json" || status=$?
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+go run ./e2e/cmd/testtime "$json"
+exit "$status"
