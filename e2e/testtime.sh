@@ -6,6 +6,7 @@
 # figure. TESTTIME_JSON keeps the event stream (default: a temporary file, removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[[ -x /usr/bin/time ]] || { echo "testtime needs GNU time at /usr/bin/time (Debian package time)"; exit 1; }
 json=${TESTTIME_JSON:-}
 if [[ -z $json ]]; then
   json=$(mktemp /tmp/testtime.XXXXXX.json)
