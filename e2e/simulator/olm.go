@@ -430,6 +430,20 @@ func (s *Simulator) syncOperatorGroupStatus(ctx context.Context, og *operatorsv1
 	})
 }
 
+// subscriptionEnv is the value of the environment variable name that a Subscription's
+// spec.config.env gives the operator's deployment (OLM passes it on), "" when unset.
+func subscriptionEnv(sub *olmv1alpha1.Subscription, name string) string {
+	if sub.Spec == nil || sub.Spec.Config == nil {
+		return ""
+	}
+	for _, e := range sub.Spec.Config.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
 // csvSucceeded tells whether a CSV whose name starts with prefix is Succeeded in one of nss.
 func (s *Simulator) csvSucceeded(ctx context.Context, prefix string, nss ...string) (bool, error) {
 	for _, ns := range nss {
