@@ -33,16 +33,22 @@ func TestRootAppReportsUnhealthyChild(t *testing.T) {
 	env := r.Env()
 	// Everything but the hand-off, with the rehearsal's usual timeouts.
 	requireSuccess(t, install(t, r, state, env, "--skip", "root-app"))
-	// The hand-off alone, with a short wait: it cannot become Healthy.
-	res := install(t, r, state, env, "--only", "root-app", "--timeout-factor", "0.06")
-	require.Equal(t, 1, res.Code, "root-app fails; stderr: %s", res.Stderr)
+	// The hand-off alone, with a short wait: it cannot become Healthy. How far Argo CD and
+	// OLM got within one short wait depends on the machine's load (under make test at load
+	// 22 the NFD Subscription was still "waiting for the CSV" after 1m48s), so the hand-off
+	// is run again — as its error tells a user to — until its report shows the failure,
+	// at most four times. Every run must fail: the child can never become Healthy.
 	var report string
-	for _, e := range res.Events {
-		if e.Type == "phase-failed" && e.Phase == "root-app" {
-			report = e.Error
+	for attempt := 1; attempt <= 4 && !strings.Contains(report, "operator-nfd: Synced/Degraded"); attempt++ {
+		res := install(t, r, state, env, "--only", "root-app", "--timeout-factor", "0.06")
+		require.Equal(t, 1, res.Code, "root-app fails (run %d); stderr: %s", attempt, res.Stderr)
+		for _, e := range res.Events {
+			if e.Type == "phase-failed" && e.Phase == "root-app" {
+				report = e.Error
+			}
 		}
+		t.Logf("root-app report (run %d):\n%s", attempt, report)
 	}
-	t.Logf("root-app report:\n%s", report)
 	assert.Contains(t, report, "operator-nfd: Synced/Degraded", "the child application and its state")
 	assert.Contains(t, report, "Subscription openshift-nfd/nfd Degraded", "the resource and its health")
 	assert.Contains(t, report, msg, "the health message Argo CD's Lua check gave")

@@ -138,7 +138,7 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 		BinaryAssetsDirectory:    b.paths.Kubernetes,
 		ControlPlane:             envtest.ControlPlane{APIServer: api, Etcd: etcd},
 		ControlPlaneStartTimeout: 90 * time.Second,
-		ControlPlaneStopTimeout:  stopGrace,
+		ControlPlaneStopTimeout:  controlPlaneStopGrace,
 	}
 	// envtest logs through controller-runtime's logger, which complains with a stack
 	// trace when nobody set it; the bed's own log and the process logs say enough.

@@ -20,6 +20,12 @@ import (
 // stopGrace is how long a process gets between SIGTERM and SIGKILL.
 const stopGrace = 5 * time.Second
 
+// controlPlaneStopGrace is stopGrace for kube-apiserver and etcd. kube-apiserver drains its
+// in-flight requests on SIGTERM (its graceful termination), which took longer than 5 s
+// under make test's load at 22; envtest then SIGKILLs it and reports the stop as failed,
+// failing a package whose tests had all passed. Only a slow stop waits this long.
+const controlPlaneStopGrace = 30 * time.Second
+
 // proc is a child process started by the bed.
 type proc struct {
 	name    string
