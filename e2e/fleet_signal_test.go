@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,6 +54,13 @@ func TestFleetSignals(t *testing.T) {
 			flags := append([]string{"-f", a.Config(), "-f", fleetFile}, a.Flags(states)...)
 			args := append([]string{"install", "--max-parallel-clusters", "2"}, flags...)
 
+			if sig == syscall.SIGTERM { // nothing installed yet: a plan of both, changing nothing
+				out := planFleet(t, a, env, flags)
+				for _, c := range clusters {
+					assert.Regexp(t, `(?m)^\[`+c+`\] ~ \S+ install-config +would-change`, out, "%s's plan", c)
+					assert.Regexp(t, `(?m)^\[`+c+`\] – \S+ cluster +blocked `, out, "%s's plan", c)
+				}
+			}
 			res, at := signalFleet(t, a, env, sig, args...)
 			t.Logf("%s at %v; exited %d in %s\nstderr:\n%s", name, at, res.Code, res.Duration.Round(100*time.Millisecond), res.Stderr)
 			if sig == syscall.SIGTERM {
@@ -94,6 +102,17 @@ func TestFleetSignals(t *testing.T) {
 				assert.Equal(t, 1, ledgerOrders(t, filepath.Join(states, c)), "one ACME order for %s", c)
 			}
 			t.Logf("resume took %s after the %s", time.Since(since).Round(100*time.Millisecond), name)
+			if sig == syscall.SIGKILL { // both converged: every phase of both plans done
+				since := time.Now()
+				out := planFleet(t, a, env, flags)
+				for _, c := range clusters {
+					n := len(clusterSummary(t, res, c).Summary.Phases)
+					assert.Len(t, regexp.MustCompile(`(?m)^\[`+c+`\] ✔ \S+ [a-z-]+ +done`).FindAllString(out, -1), n, "%s's plan: its %d phases done", c, n)
+					assert.NotRegexp(t, `(?m)^\[`+c+`\] [~–✗] `, out, "%s's plan", c)
+				}
+				assert.Zero(t, mutatingAuditEvents(t, a, since), "plan wrote to rhoai-local's API server")
+				assert.Zero(t, mutatingAuditEvents(t, b, since), "plan wrote to %s's API server", fleetName)
+			}
 
 			recs, err := fakeinstall.Registry{Dir: registry}.Clusters()
 			require.NoError(t, err)
@@ -120,6 +139,31 @@ func TestFleetSignals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planFleet runs `plan` of the fleet's files in text and checks what every fleet
+// command prints: each line prefixed by its cluster, both clusters' plans, one summary
+// line per cluster on stderr, exit 0. It returns stdout.
+func planFleet(t *testing.T, r *harness.Rehearsal, env, flags []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := r.Command(ctx, env, append([]string{"plan"}, flags...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	out := stdout.String()
+	t.Logf("fleet plan: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	require.NoError(t, err, "plan of two clusters exits 0")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		assert.Regexp(t, `^\[(rhoai-local|`+fleetName+`)\]( |$)`, line, "every line of a fleet's plan names its cluster")
+	}
+	for _, c := range []string{"rhoai-local", fleetName} {
+		assert.Regexp(t, `(?m)^\[`+c+`\] \S+ \S+ preflight `, out, "%s's plan", c)
+		assert.Regexp(t, `(?m)^  `+c+` +ok +exit 0  log `, stderr.String())
+	}
+	assert.Contains(t, stderr.String(), "plan of 2 clusters:")
+	return out
 }
 
 // ExitInterrupted is cmd/rhoai-bootstrap's exit code for a run stopped by Ctrl-C or
