@@ -13,6 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	configv1 "github.com/openshift/api/config/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // mode is what drives the stages: `create cluster` or one of the waits.
@@ -650,52 +653,52 @@ const (
 	cvFailing
 )
 
+// clusterStatusFailing is the CVO's own condition type, which openshift/api does not
+// name (openshift/cluster-version-operator pkg/cvo/status.go, ClusterStatusFailing).
+const clusterStatusFailing configv1.ClusterStatusConditionType = "Failing"
+
 const failingMessage = "Cluster operators authentication, console, ingress are not available"
 
-// setClusterVersion writes the ClusterVersion status of state s.
+// setClusterVersion writes the ClusterVersion status of state s, built as the
+// cluster-version operator builds it: a config/v1 ClusterVersionStatus (its
+// status sync, openshift/cluster-version-operator pkg/cvo/status.go). The history
+// entry of a release still being applied is Partial with no completionTime.
 func (in *installer) setClusterVersion(ctx context.Context, kube *kubeClient, st *state, ic *InstallConfig, s cvState) error {
-	now := in.now().UTC().Format(time.RFC3339)
+	now := metav1.NewTime(in.now().UTC().Truncate(time.Second))
 	v := in.settings.version
 	image := in.settings.releaseImage
-	cond := func(typ, status, reason, msg string) map[string]any {
-		c := map[string]any{"type": typ, "status": status, "lastTransitionTime": now}
-		if reason != "" {
-			c["reason"] = reason
-		}
-		if msg != "" {
-			c["message"] = msg
-		}
-		return c
+	cond := func(typ configv1.ClusterStatusConditionType, status configv1.ConditionStatus, reason, msg string) configv1.ClusterOperatorStatusCondition {
+		return configv1.ClusterOperatorStatusCondition{Type: typ, Status: status, LastTransitionTime: now, Reason: reason, Message: msg}
 	}
-	entry := map[string]any{"state": "Partial", "version": v, "image": image, "startedTime": now, "completionTime": nil, "verified": false}
-	var conds []any
+	entry := configv1.UpdateHistory{State: configv1.PartialUpdate, Version: v, Image: image, StartedTime: now}
+	var conds []configv1.ClusterOperatorStatusCondition
 	switch s {
 	case cvProgressing:
-		conds = []any{
-			cond("Available", "False", "", ""),
-			cond("Failing", "False", "", ""),
-			cond("Progressing", "True", "", fmt.Sprintf("Working towards %s: 512 of 903 done (56%% complete)", v)),
+		conds = []configv1.ClusterOperatorStatusCondition{
+			cond(configv1.OperatorAvailable, configv1.ConditionFalse, "", ""),
+			cond(clusterStatusFailing, configv1.ConditionFalse, "", ""),
+			cond(configv1.OperatorProgressing, configv1.ConditionTrue, "", fmt.Sprintf("Working towards %s: 512 of 903 done (56%% complete)", v)),
 		}
 	case cvFailing:
-		conds = []any{
-			cond("Available", "False", "", ""),
-			cond("Failing", "True", "ClusterOperatorsNotAvailable", failingMessage),
-			cond("Progressing", "True", "ClusterOperatorsNotAvailable", fmt.Sprintf("Unable to apply %s: some cluster operators are not available", v)),
+		conds = []configv1.ClusterOperatorStatusCondition{
+			cond(configv1.OperatorAvailable, configv1.ConditionFalse, "", ""),
+			cond(clusterStatusFailing, configv1.ConditionTrue, "ClusterOperatorsNotAvailable", failingMessage),
+			cond(configv1.OperatorProgressing, configv1.ConditionTrue, "ClusterOperatorsNotAvailable", fmt.Sprintf("Unable to apply %s: some cluster operators are not available", v)),
 		}
 	case cvAvailable:
-		entry["state"], entry["completionTime"] = "Completed", now
-		conds = []any{
-			cond("Available", "True", "", "Done applying "+v),
-			cond("Failing", "False", "", ""),
-			cond("Progressing", "False", "", "Cluster version is "+v),
+		entry.State, entry.CompletionTime = configv1.CompletedUpdate, &now
+		conds = []configv1.ClusterOperatorStatusCondition{
+			cond(configv1.OperatorAvailable, configv1.ConditionTrue, "", "Done applying "+v),
+			cond(clusterStatusFailing, configv1.ConditionFalse, "", ""),
+			cond(configv1.OperatorProgressing, configv1.ConditionFalse, "", "Cluster version is "+v),
 		}
 	}
-	status := map[string]any{
-		"desired":          map[string]any{"version": v, "image": image, "channels": []any{channel(v)}},
-		"history":          []any{entry},
-		"versionHash":      "fake-" + st.ClusterID.InfraID,
-		"availableUpdates": []any{},
-		"conditions":       conds,
+	status := configv1.ClusterVersionStatus{
+		Desired:          configv1.Release{Version: v, Image: image, Channels: []string{channel(v)}},
+		History:          []configv1.UpdateHistory{entry},
+		VersionHash:      "fake-" + st.ClusterID.InfraID,
+		AvailableUpdates: []configv1.Release{},
+		Conditions:       conds,
 	}
 	served, err := kube.setClusterVersionStatus(ctx, st.ClusterID.UUID, channel(v), status)
 	if err != nil {

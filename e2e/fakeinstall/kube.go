@@ -20,10 +20,12 @@ import (
 	"strings"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -349,7 +351,7 @@ var clusterVersionGVK = schema.GroupVersionKind{Group: "config.openshift.io", Ve
 // if missing, with spec.clusterID) through the status subresource, as the
 // cluster-version operator would. It returns false if the bed does not serve
 // ClusterVersion.
-func (k *kubeClient) setClusterVersionStatus(ctx context.Context, clusterID, channel string, status map[string]any) (bool, error) {
+func (k *kubeClient) setClusterVersionStatus(ctx context.Context, clusterID, channel string, status configv1.ClusterVersionStatus) (bool, error) {
 	m, err := k.mapping(clusterVersionGVK)
 	if err != nil || m == nil {
 		return false, err
@@ -357,26 +359,43 @@ func (k *kubeClient) setClusterVersionStatus(ctx context.Context, clusterID, cha
 	res := k.dyn.Resource(m.Resource)
 	cv, err := res.Get(ctx, "version", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		obj := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
-			"metadata": map[string]any{"name": "version"},
-			"spec":     map[string]any{"clusterID": clusterID, "channel": channel},
-		}}
-		cv, err = res.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+		obj := &configv1.ClusterVersion{
+			TypeMeta:   metav1.TypeMeta{APIVersion: configv1.GroupVersion.String(), Kind: clusterVersionGVK.Kind},
+			ObjectMeta: metav1.ObjectMeta{Name: "version"},
+			Spec:       configv1.ClusterVersionSpec{ClusterID: configv1.ClusterID(clusterID), Channel: channel},
+		}
+		var u *unstructured.Unstructured
+		if u, err = objectOnly(obj); err == nil {
+			cv, err = res.Create(ctx, u, metav1.CreateOptions{FieldManager: FieldManager})
+		}
 	}
 	if err != nil {
 		return true, fmt.Errorf("getting ClusterVersion version: %w", err)
 	}
-	status["observedGeneration"] = cv.GetGeneration()
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
-		"metadata": map[string]any{"name": "version"},
-		"status":   status,
-	}}
+	status.ObservedGeneration = cv.GetGeneration()
+	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&status)
+	if err != nil {
+		return true, fmt.Errorf("encoding the status of ClusterVersion version: %w", err)
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(clusterVersionGVK)
+	obj.SetName("version")
+	obj.Object["status"] = st
 	if _, err := res.ApplyStatus(ctx, "version", obj, metav1.ApplyOptions{FieldManager: cvoFieldManager, Force: true}); err != nil {
 		return true, fmt.Errorf("updating the status of ClusterVersion version: %w", err)
 	}
 	return true, nil
+}
+
+// objectOnly encodes a typed object for the dynamic client without its status,
+// which a create on a kind with a status subresource ignores.
+func objectOnly(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", obj, err)
+	}
+	delete(m, "status")
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // Kinds that `destroy cluster` removes from the bed: what dies with the

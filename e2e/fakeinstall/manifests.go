@@ -9,6 +9,7 @@ import (
 
 	configv1 "github.com/openshift/api/config/v1"
 	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
+	configv1ac "github.com/openshift/client-go/config/applyconfigurations/config/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -86,12 +87,11 @@ func renderManifests(ic *InstallConfig, rawConfig json.RawMessage, infraID, clus
 	if err := add("manifests/cluster-infrastructure-02-config.yml", infrastructure(ic, infraID)); err != nil {
 		return nil, err
 	}
-	if err := add("manifests/cvo-overrides.yaml", map[string]any{
-		"apiVersion": "config.openshift.io/v1",
-		"kind":       "ClusterVersion",
-		"metadata":   map[string]any{"name": "version"},
-		"spec":       map[string]any{"channel": channel(version), "clusterID": clusterID},
-	}); err != nil {
+	// An apply configuration: only the fields set here are rendered (a typed
+	// ClusterVersion would also render an empty status, which applyFiles would apply).
+	cvo := configv1ac.ClusterVersion("version").WithSpec(configv1ac.ClusterVersionSpec().
+		WithChannel(channel(version)).WithClusterID(configv1.ClusterID(clusterID)))
+	if err := add("manifests/cvo-overrides.yaml", cvo); err != nil {
 		return nil, err
 	}
 	if err := add("manifests/openshift-config-secret-pull-secret.yaml", &corev1.Secret{

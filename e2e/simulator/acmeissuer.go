@@ -21,6 +21,7 @@ import (
 	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
 	r53provider "github.com/go-acme/lego/v5/providers/dns/route53"
+	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 )
@@ -360,19 +361,16 @@ func (s *Simulator) route53Credentials(ctx context.Context, r53 map[string]any) 
 // gives in CLOUD_CREDENTIALS_SECRET_NAME (openshift/cert-manager-operator
 // docs/cloud_credentials.md).
 func (s *Simulator) ambientCredentialsSecret(ctx context.Context) (string, error) {
-	subs, err := s.list(ctx, gvrSubscription, "")
+	subs, err := listAs[olmv1alpha1.Subscription](ctx, s, gvrSubscription, "")
 	if err != nil {
 		return "", err
 	}
 	for _, sub := range subs {
-		if nestedStr(&sub, "spec", "name") != "openshift-cert-manager-operator" {
+		if sub.Spec == nil || sub.Spec.Package != "openshift-cert-manager-operator" {
 			continue
 		}
-		env, _, _ := unstructured.NestedSlice(sub.Object, "spec", "config", "env")
-		for _, e := range env {
-			if m, _ := e.(map[string]any); m["name"] == "CLOUD_CREDENTIALS_SECRET_NAME" && str(m["value"]) != "" {
-				return str(m["value"]), nil
-			}
+		if name := subscriptionEnv(sub, "CLOUD_CREDENTIALS_SECRET_NAME"); name != "" {
+			return name, nil
 		}
 	}
 	return "", &solverNotReadyError{"no AWS credentials: the cert-manager operator's Subscription sets no CLOUD_CREDENTIALS_SECRET_NAME and the route53 solver names no accessKeyID"}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	configv1 "github.com/openshift/api/config/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -142,8 +143,8 @@ func findPackage(minor int, source, name string) (catalogPackage, bool) {
 // version the simulated cluster operators report.
 func (s *Simulator) openShiftMinor(ctx context.Context) int {
 	v := OpenShiftVersion
-	if cv, err := s.get(ctx, gvrClusterVersion, "", "version"); err == nil && cv != nil {
-		if desired := nestedStr(cv, "status", "desired", "version"); desired != "" {
+	if cv, err := getAs[configv1.ClusterVersion](ctx, s, gvrClusterVersion, "", "version"); err == nil && cv != nil {
+		if desired := cv.Status.Desired.Version; desired != "" {
 			v = desired
 		}
 	}

@@ -3,15 +3,14 @@ package simulator
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	configv1 "github.com/openshift/api/config/v1"
+	operatorv1 "github.com/openshift/api/operator/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
@@ -57,9 +56,9 @@ func (s *Simulator) syncClusterOperator(ctx context.Context, name string) (time.
 	if ok, err := s.crdReady(ctx, crdName(gvrClusterOperator), gvrClusterOperator.Version); err != nil || !ok {
 		return 0, err
 	}
-	co := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "config.openshift.io/v1", "kind": "ClusterOperator",
-		"metadata": map[string]any{"name": name}, "spec": map[string]any{}}}
-	if _, err := s.create(ctx, gvrClusterOperator, mgrCVO, co); err != nil {
+	co := &configv1.ClusterOperator{TypeMeta: metav1.TypeMeta{APIVersion: configv1.GroupVersion.String(), Kind: "ClusterOperator"},
+		ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := createAs[configv1.ClusterOperator](ctx, s, gvrClusterOperator, mgrCVO, co); err != nil {
 		return 0, err
 	}
 	return 0, s.updateOperatorStatus(ctx, mgrCVO, name, func(st *configv1.ClusterOperatorStatus) bool {
@@ -88,20 +87,8 @@ func (s *Simulator) setOperatorConditions(ctx context.Context, manager, name str
 // (openshift/api config/v1 ClusterOperatorStatus), the type the bootstrap reads it with:
 // a field misnamed on either side fails to compile instead of passing the tests.
 func (s *Simulator) updateOperatorStatus(ctx context.Context, manager, name string, mutate func(*configv1.ClusterOperatorStatus) bool) error {
-	return s.update(ctx, manager, gvrClusterOperator, "", name, true, func(u *unstructured.Unstructured) (bool, error) {
-		var co configv1.ClusterOperator
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &co); err != nil {
-			return false, fmt.Errorf("reading ClusterOperator %s: %w", name, err)
-		}
-		if !mutate(&co.Status) {
-			return false, nil
-		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&co.Status)
-		if err != nil {
-			return false, fmt.Errorf("encoding ClusterOperator %s status: %w", name, err)
-		}
-		u.Object["status"] = st
-		return true, nil
+	return updateStatusAs(ctx, s, manager, gvrClusterOperator, "", name, func(co *configv1.ClusterOperator) (bool, error) {
+		return mutate(&co.Status), nil
 	})
 }
 
@@ -112,24 +99,54 @@ func (s *Simulator) updateOperatorStatus(ctx context.Context, manager, name stri
 func setOperatorConds(st *configv1.ClusterOperatorStatus, conds ...cond) bool {
 	changed := false
 	for _, c := range conds {
-		want := configv1.ClusterOperatorStatusCondition{Type: configv1.ClusterStatusConditionType(c.Type), Status: configv1.ConditionStatus(c.Status),
-			Reason: c.Reason, Message: c.Message, LastTransitionTime: metav1.NewTime(time.Now().UTC().Truncate(time.Second))}
-		i := slices.IndexFunc(st.Conditions, func(old configv1.ClusterOperatorStatusCondition) bool { return old.Type == want.Type })
-		switch {
-		case i < 0:
-			st.Conditions = append(st.Conditions, want)
-			changed = true
-		case st.Conditions[i].Status == want.Status && st.Conditions[i].Reason == want.Reason && st.Conditions[i].Message == want.Message:
-		default:
-			if st.Conditions[i].Status == want.Status && !st.Conditions[i].LastTransitionTime.IsZero() {
-				want.LastTransitionTime = st.Conditions[i].LastTransitionTime
-			}
-			st.Conditions[i] = want
-			changed = true
-		}
+		var ch bool
+		st.Conditions, ch = setTypedCond(st.Conditions, configv1.ClusterOperatorStatusCondition{Type: configv1.ClusterStatusConditionType(c.Type),
+			Status: configv1.ConditionStatus(c.Status), Reason: c.Reason, Message: c.Message, LastTransitionTime: stamp()},
+			func(c configv1.ClusterOperatorStatusCondition) cond {
+				return cond{Type: string(c.Type), Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+			},
+			func(old configv1.ClusterOperatorStatusCondition, want *configv1.ClusterOperatorStatusCondition) {
+				if !old.LastTransitionTime.IsZero() {
+					want.LastTransitionTime = old.LastTransitionTime
+				}
+			})
+		changed = changed || ch
 	}
 	return changed
 }
+
+// setIngressConds upserts an IngressController's conditions (operator/v1
+// OperatorCondition) as the ingress operator's MergeConditions does
+// (openshift/cluster-ingress-operator pkg/operator/controller/ingress/status.go): a
+// condition whose status, reason or message changed gets a new lastTransitionTime, an
+// unchanged one keeps it.
+func setIngressConds(list []operatorv1.OperatorCondition, conds ...cond) []operatorv1.OperatorCondition {
+	for _, c := range conds {
+		list, _ = setTypedCond(list, operatorv1.OperatorCondition{Type: c.Type, Status: operatorv1.ConditionStatus(c.Status),
+			Reason: c.Reason, Message: c.Message, LastTransitionTime: stamp()},
+			func(c operatorv1.OperatorCondition) cond {
+				return cond{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+			},
+			func(operatorv1.OperatorCondition, *operatorv1.OperatorCondition) {})
+	}
+	return list
+}
+
+// conditionStatus is the status of condition typ in a typed list, "" when it is absent.
+func conditionStatus[C any](list []C, typ string, view func(C) (string, string)) string {
+	for _, c := range list {
+		if t, st := view(c); t == typ {
+			return st
+		}
+	}
+	return ""
+}
+
+func coCond(c configv1.ClusterOperatorStatusCondition) (string, string) {
+	return string(c.Type), string(c.Status)
+}
+
+func opCond(c operatorv1.OperatorCondition) (string, string) { return c.Type, string(c.Status) }
 
 // configRollout is an operator that rolls its operand out again whenever part of a cluster
 // config object changes: the ClusterOperator goes Progressing=True, then after the latency
@@ -141,9 +158,10 @@ type configRollout struct {
 	operator string
 	manager  string
 	config   schema.GroupVersionResource
-	watched  func(cfg *unstructured.Unstructured) any
-	secrets  func(cfg *unstructured.Unstructured) (ns string, names []string)
-	latency  func(Latencies) time.Duration
+	// observe reads the config object as the operator's config observer does: the part
+	// whose change means a rollout, and the secrets in openshift-config it names.
+	observe func(cfg *unstructured.Unstructured) (watched any, secrets []string, err error)
+	latency func(Latencies) time.Duration
 	// rolling and settled are the ClusterOperator conditions during and after a rollout from
 	// revision rev to rev+1.
 	rolling, settled func(rev int64) []cond
@@ -156,14 +174,18 @@ func (r *configRollout) sync(ctx context.Context, name string) (time.Duration, e
 	if err != nil || cfg == nil || name != clusterConfigName {
 		return 0, err
 	}
-	co, err := s.get(ctx, gvrClusterOperator, "", r.operator)
+	co, err := getAs[configv1.ClusterOperator](ctx, s, gvrClusterOperator, "", r.operator)
 	if err != nil || co == nil {
 		return 0, err // created by syncClusterOperator, whose event brings us back
 	}
-	want := fingerprint(jsonValue(r.watched(cfg)))
-	ann := co.GetAnnotations()
+	watched, secrets, err := r.observe(cfg)
+	if err != nil {
+		return 0, err
+	}
+	want := fingerprint(jsonValue(watched))
+	ann := co.Annotations
 	if ann[annRolledOut] == want {
-		if condStatus(co.Object, "Degraded", "status", "conditions") == "True" {
+		if conditionStatus(co.Status.Conditions, "Degraded", coCond) == "True" {
 			// The configuration that made us degraded is gone again.
 			return 0, s.setOperatorConditions(ctx, r.manager, r.operator, cond{Type: "Degraded", Status: "False", Reason: "AsExpected"})
 		}
@@ -173,18 +195,16 @@ func (r *configRollout) sync(ctx context.Context, name string) (time.Duration, e
 	if err != nil {
 		rev = 7 // a freshly installed cluster is a few revisions in
 	}
-	if ns, names := r.secrets(cfg); len(names) > 0 {
-		for _, n := range names {
-			sec, err := s.get(ctx, gvrSecret, ns, n)
-			if err != nil {
-				return 0, err
-			}
-			if sec == nil {
-				missing := fmt.Sprintf("%s/%s", ns, n)
-				s.logf("%s: secret %s not found; not rolling out", r.operator, missing)
-				return 2 * time.Second, s.setOperatorConditions(ctx, r.manager, r.operator, r.degraded(missing),
-					cond{Type: "Progressing", Status: "False", Reason: "AsExpected"})
-			}
+	for _, n := range secrets {
+		sec, err := s.get(ctx, gvrSecret, openshiftConfigNS, n)
+		if err != nil {
+			return 0, err
+		}
+		if sec == nil {
+			missing := fmt.Sprintf("%s/%s", openshiftConfigNS, n)
+			s.logf("%s: secret %s not found; not rolling out", r.operator, missing)
+			return 2 * time.Second, s.setOperatorConditions(ctx, r.manager, r.operator, r.degraded(missing),
+				cond{Type: "Progressing", Status: "False", Reason: "AsExpected"})
 		}
 	}
 	clock := r.operator + "/" + want
@@ -214,19 +234,18 @@ func (r *configRollout) sync(ctx context.Context, name string) (time.Duration, e
 // kubeAPIServerRollout: spec.servingCerts.namedCertificates of apiserver/cluster.
 func (s *Simulator) kubeAPIServerRollout() *configRollout {
 	return &configRollout{s: s, operator: coKubeAPIServer, manager: "cluster-kube-apiserver-operator", config: gvrAPIServer,
-		watched: func(cfg *unstructured.Unstructured) any {
-			v, _, _ := unstructured.NestedFieldCopy(cfg.Object, "spec", "servingCerts", "namedCertificates")
-			return v
-		},
-		secrets: func(cfg *unstructured.Unstructured) (string, []string) {
-			list, _, _ := unstructured.NestedSlice(cfg.Object, "spec", "servingCerts", "namedCertificates")
+		observe: func(cfg *unstructured.Unstructured) (any, []string, error) {
+			api, err := as[configv1.APIServer](cfg)
+			if err != nil {
+				return nil, nil, err
+			}
 			var names []string
-			for _, item := range list {
-				if n, _, _ := unstructured.NestedString(asMap(item), "servingCertificate", "name"); n != "" {
+			for _, nc := range api.Spec.ServingCerts.NamedCertificates {
+				if n := nc.ServingCertificate.Name; n != "" {
 					names = append(names, n)
 				}
 			}
-			return openshiftConfigNS, names
+			return api.Spec.ServingCerts.NamedCertificates, names, nil
 		},
 		latency: func(l Latencies) time.Duration { return l.APIServerRollout },
 		rolling: func(rev int64) []cond {
@@ -253,32 +272,41 @@ func (s *Simulator) kubeAPIServerRollout() *configRollout {
 	}
 }
 
-// oauthSecretFields maps identity provider types to the field naming their secret.
-var oauthSecretFields = map[string][2]string{
-	"Google": {"google", "clientSecret"}, "GitHub": {"github", "clientSecret"}, "GitLab": {"gitlab", "clientSecret"},
-	"OpenID": {"openID", "clientSecret"}, "HTPasswd": {"htpasswd", "fileData"},
+// idpSecret is the secret an identity provider of the provider's type names, "" for
+// types whose secrets the simulated operator does not check.
+func idpSecret(idp configv1.IdentityProvider) string {
+	switch {
+	case idp.Type == configv1.IdentityProviderTypeGoogle && idp.Google != nil:
+		return idp.Google.ClientSecret.Name
+	case idp.Type == configv1.IdentityProviderTypeGitHub && idp.GitHub != nil:
+		return idp.GitHub.ClientSecret.Name
+	case idp.Type == configv1.IdentityProviderTypeGitLab && idp.GitLab != nil:
+		return idp.GitLab.ClientSecret.Name
+	case idp.Type == configv1.IdentityProviderTypeOpenID && idp.OpenID != nil:
+		return idp.OpenID.ClientSecret.Name
+	case idp.Type == configv1.IdentityProviderTypeHTPasswd && idp.HTPasswd != nil:
+		return idp.HTPasswd.FileData.Name
+	}
+	return ""
 }
 
 // authenticationRollout: the whole spec of oauth/cluster (identity providers, token config).
 func (s *Simulator) authenticationRollout() *configRollout {
 	return &configRollout{s: s, operator: coAuthentication, manager: "cluster-authentication-operator", config: gvrOAuth,
-		watched: func(cfg *unstructured.Unstructured) any {
-			v, _, _ := unstructured.NestedFieldCopy(cfg.Object, "spec")
-			return v
-		},
-		secrets: func(cfg *unstructured.Unstructured) (string, []string) {
-			idps, _, _ := unstructured.NestedSlice(cfg.Object, "spec", "identityProviders")
+		observe: func(cfg *unstructured.Unstructured) (any, []string, error) {
+			oauth, err := as[configv1.OAuth](cfg)
+			if err != nil {
+				return nil, nil, err
+			}
 			var names []string
-			for _, item := range idps {
-				f, ok := oauthSecretFields[str(asMap(item)["type"])]
-				if !ok {
-					continue
-				}
-				if n, _, _ := unstructured.NestedString(asMap(item), f[0], f[1], "name"); n != "" {
+			for _, idp := range oauth.Spec.IdentityProviders {
+				if n := idpSecret(idp); n != "" {
 					names = append(names, n)
 				}
 			}
-			return openshiftConfigNS, names
+			// Any change of the spec as served counts (the typed spec would encode its
+			// empty structs, which an untouched oauth/cluster does not have).
+			return cfg.Object["spec"], names, nil
 		},
 		latency: func(l Latencies) time.Duration { return l.OAuthRollout },
 		rolling: func(rev int64) []cond {
@@ -300,11 +328,6 @@ func (s *Simulator) authenticationRollout() *configRollout {
 	}
 }
 
-func asMap(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
 const mgrIngress = "ingress-operator"
 
 // syncIngressController is the ingress operator for one IngressController: a spec change
@@ -316,16 +339,21 @@ func (s *Simulator) syncIngressController(ctx context.Context, key string) (time
 	if err != nil {
 		return 0, nil
 	}
-	ic, err := s.get(ctx, gvrIngressController, ns, name)
-	if err != nil || ic == nil || ic.GetDeletionTimestamp() != nil {
+	ic, err := getAs[operatorv1.IngressController](ctx, s, gvrIngressController, ns, name)
+	if err != nil || ic == nil || ic.DeletionTimestamp != nil {
 		return 0, err
 	}
-	gen := ic.GetGeneration()
-	observed, seen, _ := unstructured.NestedInt64(ic.Object, "status", "observedGeneration")
-	rolling := condStatus(ic.Object, "Progressing", "status", "conditions") == "True"
-	cert := nestedStr(ic, "spec", "defaultCertificate", "name")
+	gen := ic.Generation
+	// Generations start at 1: an observedGeneration of 0 is one never written.
+	observed := ic.Status.ObservedGeneration
+	seen := observed != 0
+	rolling := conditionStatus(ic.Status.Conditions, "Progressing", opCond) == "True"
+	cert := ""
+	if ic.Spec.DefaultCertificate != nil {
+		cert = ic.Spec.DefaultCertificate.Name
+	}
 	isDefault := name == defaultIngressCtlName
-	if seen && observed == gen && !rolling && condStatus(ic.Object, "Available", "status", "conditions") == "True" {
+	if seen && observed == gen && !rolling && conditionStatus(ic.Status.Conditions, "Available", opCond) == "True" {
 		return 0, nil
 	}
 	if cert != "" {
@@ -346,7 +374,7 @@ func (s *Simulator) syncIngressController(ctx context.Context, key string) (time
 	// A fresh controller with the generated default certificate is simply there, as after
 	// install; anything else (a changed spec) means a router rollout.
 	fresh := !seen && cert == ""
-	clock := "ingress/" + string(ic.GetUID()) + "/" + strconv.FormatInt(gen, 10)
+	clock := "ingress/" + string(ic.UID) + "/" + strconv.FormatInt(gen, 10)
 	if wait := s.after(clock, s.lat().IngressRollout); wait > 0 && !fresh {
 		rollMsg := "Waiting for router deployment rollout to finish: 1 of 2 updated replica(s) are available...\n"
 		err := s.setIngressStatus(ctx, ic, gen,
@@ -381,38 +409,33 @@ func (s *Simulator) syncIngressController(ctx context.Context, key string) (time
 
 // setIngressStatus writes an IngressController's status for generation gen with the given
 // rollout conditions on top of the steady ones.
-func (s *Simulator) setIngressStatus(ctx context.Context, ic *unstructured.Unstructured, gen int64, rollout ...cond) error {
-	domain := nestedStr(ic, "spec", "domain")
+func (s *Simulator) setIngressStatus(ctx context.Context, ic *operatorv1.IngressController, gen int64, rollout ...cond) error {
+	domain := ic.Spec.Domain
 	if domain == "" {
-		if cfg, err := s.get(ctx, gvrIngressConfig, "", clusterConfigName); err == nil && cfg != nil {
-			domain = nestedStr(cfg, "spec", "domain")
+		if cfg, err := getAs[configv1.Ingress](ctx, s, gvrIngressConfig, "", clusterConfigName); err == nil && cfg != nil {
+			domain = cfg.Spec.Domain
 		}
 	}
-	replicas, ok, _ := unstructured.NestedInt64(ic.Object, "spec", "replicas")
-	if !ok {
-		replicas = 2
+	replicas := int32(2)
+	if ic.Spec.Replicas != nil {
+		replicas = *ic.Spec.Replicas
 	}
-	return s.update(ctx, mgrIngress, gvrIngressController, ic.GetNamespace(), ic.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		before := jsonValue(u.Object["status"])
-		st, _, _ := unstructured.NestedMap(u.Object, "status")
-		if st == nil {
-			st = map[string]any{}
-		}
-		st["observedGeneration"] = gen
-		st["availableReplicas"] = replicas
-		st["selector"] = "ingresscontroller.operator.openshift.io/deployment-ingresscontroller=" + ic.GetName()
+	return updateStatusAs(ctx, s, mgrIngress, gvrIngressController, ic.Namespace, ic.Name, func(live *operatorv1.IngressController) (bool, error) {
+		st := &live.Status
+		before := st.DeepCopy()
+		st.ObservedGeneration = gen
+		st.AvailableReplicas = replicas
+		st.Selector = "ingresscontroller.operator.openshift.io/deployment-ingresscontroller=" + ic.Name
 		if domain != "" {
-			st["domain"] = domain
+			st.Domain = domain
 		}
-		u.Object["status"] = st
-		conds := append([]cond{
+		st.Conditions = setIngressConds(st.Conditions, append([]cond{
 			{Type: "Admitted", Status: "True", Reason: "Valid"},
 			{Type: "DeploymentAvailable", Status: "True", Reason: "DeploymentAvailable", Message: "The deployment has Available status condition set to True"},
 			{Type: "DeploymentReplicasAllAvailable", Status: "True", Reason: "DeploymentReplicasAvailable", Message: "All replicas are available"},
 			{Type: "Available", Status: "True"},
 			{Type: "Degraded", Status: "False"},
-		}, rollout...)
-		setConds(u.Object, []string{"status", "conditions"}, conds...)
-		return !semanticEqual(before, u.Object["status"]), nil
+		}, rollout...)...)
+		return !semanticEqual(before, st), nil
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -98,21 +99,15 @@ func (s *Simulator) syncGitOpsOperator(ctx context.Context, _ string) (time.Dura
 // last value seen stands.
 func (s *Simulator) defaultInstanceDisabled(ctx context.Context) (bool, error) {
 	for _, ns := range gitopsOperatorNamespaces {
-		subs, err := s.list(ctx, gvrSubscription, ns)
+		subs, err := listAs[olmv1alpha1.Subscription](ctx, s, gvrSubscription, ns)
 		if err != nil {
 			return false, err
 		}
 		for _, sub := range subs {
-			if nestedStr(&sub, "spec", "name") != gitopsPackage {
+			if sub.Spec == nil || sub.Spec.Package != gitopsPackage {
 				continue
 			}
-			disabled := false
-			env, _, _ := unstructured.NestedSlice(sub.Object, "spec", "config", "env")
-			for _, e := range env {
-				if m := asMap(e); m["name"] == "DISABLE_DEFAULT_ARGOCD_INSTANCE" && strings.EqualFold(str(m["value"]), "true") {
-					disabled = true
-				}
-			}
+			disabled := strings.EqualFold(subscriptionEnv(sub, "DISABLE_DEFAULT_ARGOCD_INSTANCE"), "true")
 			s.mu.Lock()
 			s.argoDisabled = disabled
 			s.mu.Unlock()

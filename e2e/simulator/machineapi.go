@@ -6,10 +6,9 @@ import (
 	"slices"
 	"time"
 
+	machinev1beta1 "github.com/openshift/api/machine/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -24,43 +23,43 @@ func (s *Simulator) syncMachineSet(ctx context.Context, key string) (time.Durati
 	if err != nil {
 		return 0, nil
 	}
-	ms, err := s.get(ctx, gvrMachineSet, ns, name)
+	ms, err := getAs[machinev1beta1.MachineSet](ctx, s, gvrMachineSet, ns, name)
 	if err != nil {
 		return 0, err
 	}
-	all, err := s.list(ctx, gvrMachine, ns)
+	all, err := listAs[machinev1beta1.Machine](ctx, s, gvrMachine, ns)
 	if err != nil {
 		return 0, err
 	}
-	var machines []unstructured.Unstructured
+	var machines []*machinev1beta1.Machine
 	for _, m := range all {
-		if slices.ContainsFunc(m.GetOwnerReferences(), func(o metav1.OwnerReference) bool {
-			return o.Kind == "MachineSet" && o.Name == name && (ms == nil || o.UID == ms.GetUID())
-		}) && m.GetDeletionTimestamp() == nil {
+		if slices.ContainsFunc(m.OwnerReferences, func(o metav1.OwnerReference) bool {
+			return o.Kind == "MachineSet" && o.Name == name && (ms == nil || o.UID == ms.UID)
+		}) && m.DeletionTimestamp == nil {
 			machines = append(machines, m)
 		}
 	}
-	if ms == nil || ms.GetDeletionTimestamp() != nil {
+	if ms == nil || ms.DeletionTimestamp != nil {
 		return 0, s.deleteMachines(ctx, machines)
 	}
 
-	desired, ok, _ := unstructured.NestedInt64(ms.Object, "spec", "replicas")
-	if !ok {
-		desired = 1
+	desired := int32(1)
+	if ms.Spec.Replicas != nil {
+		desired = *ms.Spec.Replicas
 	}
-	for int64(len(machines)) < desired {
+	for int32(len(machines)) < desired {
 		m, err := s.createMachine(ctx, ms)
 		if err != nil {
 			return 0, err
 		}
-		machines = append(machines, *m)
+		machines = append(machines, m)
 	}
-	if extra := int64(len(machines)) - desired; extra > 0 {
+	if extra := int32(len(machines)) - desired; extra > 0 {
 		// Newest first (the "Newest" policy; "Random" is no more precise here), "Oldest" honoured.
-		slices.SortFunc(machines, func(a, b unstructured.Unstructured) int {
-			return b.GetCreationTimestamp().Compare(a.GetCreationTimestamp().Time)
+		slices.SortFunc(machines, func(a, b *machinev1beta1.Machine) int {
+			return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 		})
-		if nestedStr(ms, "spec", "deletePolicy") == "Oldest" {
+		if ms.Spec.DeletePolicy == string(machinev1beta1.OldestMachineSetDeletePolicy) {
 			slices.Reverse(machines)
 		}
 		if err := s.deleteMachines(ctx, machines[:extra]); err != nil {
@@ -69,24 +68,24 @@ func (s *Simulator) syncMachineSet(ctx context.Context, key string) (time.Durati
 		machines = machines[extra:]
 	}
 
-	var running int64
+	var running int32
 	var next time.Duration
 	for _, m := range machines {
-		if nestedStr(&m, "status", "phase") == "Running" {
+		if m.Status.Phase != nil && *m.Status.Phase == machinev1beta1.PhaseRunning {
 			running++
 			continue
 		}
-		clock := "machine/" + string(m.GetUID())
+		clock := "machine/" + string(m.UID)
 		if wait := s.after(clock, s.lat().MachineSet); wait > 0 {
 			if next == 0 || wait < next {
 				next = wait
 			}
-			if err := s.setMachinePhase(ctx, &m, "Provisioning"); err != nil {
+			if err := s.setMachinePhase(ctx, m, machinev1beta1.PhaseProvisioning); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if err := s.setMachinePhase(ctx, &m, "Running"); err != nil {
+		if err := s.setMachinePhase(ctx, m, machinev1beta1.PhaseRunning); err != nil {
 			return 0, err
 		}
 		s.done(clock)
@@ -94,32 +93,22 @@ func (s *Simulator) syncMachineSet(ctx context.Context, key string) (time.Durati
 	}
 
 	selector := ""
-	if sel, ok, _ := unstructured.NestedMap(ms.Object, "spec", "selector"); ok {
-		var ls metav1.LabelSelector
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sel, &ls); err == nil {
-			selector = metav1.FormatLabelSelector(&ls)
-		}
+	if sel := ms.Spec.Selector; len(sel.MatchLabels) > 0 || len(sel.MatchExpressions) > 0 {
+		selector = metav1.FormatLabelSelector(&sel)
 	}
-	count := int64(len(machines))
+	count := int32(len(machines))
 	changed := false
-	err = s.update(ctx, mgrMachineSet, gvrMachineSet, ns, name, true, func(u *unstructured.Unstructured) (bool, error) {
-		old, _, _ := unstructured.NestedMap(u.Object, "status")
-		st := map[string]any{}
-		for k, v := range old {
-			st[k] = v
-		}
-		st["replicas"], st["fullyLabeledReplicas"] = count, count
-		st["readyReplicas"], st["availableReplicas"] = running, running
-		st["observedGeneration"] = u.GetGeneration()
+	err = updateStatusAs(ctx, s, mgrMachineSet, gvrMachineSet, ns, name, func(live *machinev1beta1.MachineSet) (bool, error) {
+		st := &live.Status
+		before := st.DeepCopy()
+		st.Replicas, st.FullyLabeledReplicas = count, count
+		st.ReadyReplicas, st.AvailableReplicas = running, running
+		st.ObservedGeneration = live.Generation
 		if selector != "" {
-			st["labelSelector"] = selector
+			st.LabelSelector = selector
 		}
-		if semanticEqual(old, st) {
-			return false, nil
-		}
-		u.Object["status"] = st
-		changed = true
-		return true, nil
+		changed = !semanticEqual(before, st)
+		return changed, nil
 	})
 	if err == nil && changed && running == desired {
 		s.logf("machine-api: machineset %s has %d/%d replicas ready", key, running, desired)
@@ -127,46 +116,48 @@ func (s *Simulator) syncMachineSet(ctx context.Context, key string) (time.Durati
 	return next, err
 }
 
-func (s *Simulator) createMachine(ctx context.Context, ms *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	labels, _, _ := unstructured.NestedStringMap(ms.Object, "spec", "template", "metadata", "labels")
-	annotations, _, _ := unstructured.NestedStringMap(ms.Object, "spec", "template", "metadata", "annotations")
-	spec, _, _ := unstructured.NestedMap(ms.Object, "spec", "template", "spec")
-	m := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "machine.openshift.io/v1beta1", "kind": "Machine"}}
-	m.SetGenerateName(ms.GetName() + "-")
-	m.SetNamespace(ms.GetNamespace())
-	m.SetLabels(labels)
-	m.SetAnnotations(annotations)
-	m.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "machine.openshift.io/v1beta1", Kind: "MachineSet",
-		Name: ms.GetName(), UID: ms.GetUID(), Controller: new(true), BlockOwnerDeletion: new(true)}})
-	if spec != nil {
-		m.Object["spec"] = spec
+// createMachine makes one Machine of a MachineSet from its template, as the MachineSet
+// controller does (machine-api-operator pkg/controller/machineset/controller.go,
+// createMachine: generateName "<set>-", the template's labels, annotations and spec, and a
+// controller reference to the set).
+func (s *Simulator) createMachine(ctx context.Context, ms *machinev1beta1.MachineSet) (*machinev1beta1.Machine, error) {
+	tmpl := ms.Spec.Template
+	m := &machinev1beta1.Machine{
+		TypeMeta: metav1.TypeMeta{APIVersion: machinev1beta1.GroupVersion.String(), Kind: "Machine"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: ms.Name + "-", Namespace: ms.Namespace,
+			Labels: tmpl.ObjectMeta.Labels, Annotations: tmpl.ObjectMeta.Annotations,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: machinev1beta1.GroupVersion.String(), Kind: "MachineSet",
+				Name: ms.Name, UID: ms.UID, Controller: new(true), BlockOwnerDeletion: new(true)}}},
+		Spec: tmpl.Spec,
 	}
-	out, err := s.res(gvrMachine, ms.GetNamespace()).Create(ctx, m, metav1.CreateOptions{FieldManager: mgrMachineSet, FieldValidation: "Strict"})
+	u, err := toUnstructured(m)
 	if err != nil {
-		return nil, fmt.Errorf("create machine for machineset %s/%s: %w", ms.GetNamespace(), ms.GetName(), err)
+		return nil, err
 	}
-	return out, nil
+	out, err := s.res(gvrMachine, ms.Namespace).Create(ctx, u, metav1.CreateOptions{FieldManager: mgrMachineSet, FieldValidation: "Strict"})
+	if err != nil {
+		return nil, fmt.Errorf("create machine for machineset %s/%s: %w", ms.Namespace, ms.Name, err)
+	}
+	return as[machinev1beta1.Machine](out)
 }
 
-func (s *Simulator) setMachinePhase(ctx context.Context, m *unstructured.Unstructured, phase string) error {
-	return s.update(ctx, mgrMachineSet, gvrMachine, m.GetNamespace(), m.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		if nestedStr(u, "status", "phase") == phase {
+func (s *Simulator) setMachinePhase(ctx context.Context, m *machinev1beta1.Machine, phase string) error {
+	return updateStatusAs(ctx, s, mgrMachineSet, gvrMachine, m.Namespace, m.Name, func(live *machinev1beta1.Machine) (bool, error) {
+		if live.Status.Phase != nil && *live.Status.Phase == phase {
 			return false, nil
 		}
-		if err := unstructured.SetNestedField(u.Object, phase, "status", "phase"); err != nil {
-			return false, err
-		}
-		return true, unstructured.SetNestedField(u.Object, now(), "status", "lastUpdated")
+		live.Status.Phase, live.Status.LastUpdated = &phase, stampPtr()
+		return true, nil
 	})
 }
 
-func (s *Simulator) deleteMachines(ctx context.Context, machines []unstructured.Unstructured) error {
+func (s *Simulator) deleteMachines(ctx context.Context, machines []*machinev1beta1.Machine) error {
 	for _, m := range machines {
-		err := s.res(gvrMachine, m.GetNamespace()).Delete(ctx, m.GetName(), metav1.DeleteOptions{})
+		err := s.res(gvrMachine, m.Namespace).Delete(ctx, m.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete machine %s/%s: %w", m.GetNamespace(), m.GetName(), err)
+			return fmt.Errorf("delete machine %s/%s: %w", m.Namespace, m.Name, err)
 		}
-		s.done("machine/" + string(m.GetUID()))
+		s.done("machine/" + string(m.UID))
 	}
 	return nil
 }

@@ -262,6 +262,11 @@ func condStatus(obj map[string]any, typ string, path ...string) string {
 	return ""
 }
 
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
 func str(v any) string {
 	s, _ := v.(string)
 	return s

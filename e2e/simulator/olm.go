@@ -7,9 +7,13 @@ import (
 	"strings"
 	"time"
 
+	semver "github.com/blang/semver/v4"
+	"github.com/operator-framework/api/pkg/lib/version"
+	operatorsv1 "github.com/operator-framework/api/pkg/operators/v1"
+	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -50,24 +54,27 @@ func (s *Simulator) syncSubscription(ctx context.Context, key string) (time.Dura
 	if name == allKey {
 		return 0, s.enqueueAll(ctx, s.subs, gvrSubscription, ns)
 	}
-	sub, err := s.get(ctx, gvrSubscription, ns, name)
-	if err != nil || sub == nil || sub.GetDeletionTimestamp() != nil {
+	sub, err := getAs[olmv1alpha1.Subscription](ctx, s, gvrSubscription, ns, name)
+	if err != nil || sub == nil || sub.DeletionTimestamp != nil {
 		return 0, err
 	}
-	pkg, channel := nestedStr(sub, "spec", "name"), nestedStr(sub, "spec", "channel")
-	csvName, version, failure := resolve(s.openShiftMinor(ctx), nestedStr(sub, "spec", "source"), pkg, channel, name)
-	if failure != "" {
-		return 0, s.setSubscriptionStatus(ctx, ns, name, map[string]any{"state": ""},
-			cond{Type: "ResolutionFailed", Status: "True", Reason: "ConstraintsNotSatisfiable", Message: failure})
+	if sub.Spec == nil {
+		sub.Spec = &olmv1alpha1.SubscriptionSpec{}
 	}
-	if nestedStr(sub, "status", "installedCSV") == csvName {
+	pkg, channel := sub.Spec.Package, sub.Spec.Channel
+	csvName, version, failure := resolve(s.openShiftMinor(ctx), sub.Spec.CatalogSource, pkg, channel, name)
+	if failure != "" {
+		return 0, s.setSubscriptionStatus(ctx, ns, name, func(st *olmv1alpha1.SubscriptionStatus) { st.State = "" },
+			cond{Type: string(olmv1alpha1.SubscriptionResolutionFailed), Status: "True", Reason: "ConstraintsNotSatisfiable", Message: failure})
+	}
+	if sub.Status.InstalledCSV == csvName {
 		csv, err := s.get(ctx, gvrCSV, ns, csvName)
 		if err != nil || csv != nil {
 			return 0, err
 		}
 		// The CSV was deleted under a live Subscription: OLM resolves and installs it again.
 	}
-	clock := "sub/" + string(sub.GetUID()) + "/" + csvName
+	clock := "sub/" + string(sub.UID) + "/" + csvName
 	if wait := s.after(clock, s.lat().OperatorInstall/2); wait > 0 {
 		return wait, nil
 	}
@@ -76,29 +83,34 @@ func (s *Simulator) syncSubscription(ctx context.Context, key string) (time.Dura
 	if err != nil {
 		return 0, err
 	}
-	if approved, _, _ := unstructured.NestedBool(ip.Object, "spec", "approved"); !approved {
-		if err := s.setInstallPlanPhase(ctx, ip, "RequiresApproval", ""); err != nil {
+	// planned is what the Subscription says of a plan for csvName, whatever became of it.
+	planned := func(st *olmv1alpha1.SubscriptionStatus) {
+		st.CurrentCSV, st.InstallPlanRef, st.Install, st.InstallPlanGeneration = csvName, planRef(ip), planLink(ip), 1
+	}
+	if !ip.Spec.Approved {
+		if err := s.setInstallPlanPhase(ctx, ip, olmv1alpha1.InstallPlanPhaseRequiresApproval, ""); err != nil {
 			return 0, err
 		}
-		return 0, s.setSubscriptionStatus(ctx, ns, name, map[string]any{
-			"state": "UpgradePending", "currentCSV": csvName, "installPlanRef": planRef(ip), "installplan": planLink(ip),
-			"installPlanGeneration": int64(1)},
-			cond{Type: "InstallPlanPending", Status: "True", Reason: "RequiresApproval"})
+		return 0, s.setSubscriptionStatus(ctx, ns, name, func(st *olmv1alpha1.SubscriptionStatus) {
+			st.State = olmv1alpha1.SubscriptionStateUpgradePending
+			planned(st)
+		}, cond{Type: string(olmv1alpha1.SubscriptionInstallPlanPending), Status: "True", Reason: string(olmv1alpha1.InstallPlanPhaseRequiresApproval)})
 	}
-	switch nestedStr(ip, "status", "phase") {
-	case "Complete":
-	case "Failed":
-		return 0, s.setSubscriptionStatus(ctx, ns, name, map[string]any{"state": "", "currentCSV": csvName,
-			"installPlanRef": planRef(ip), "installplan": planLink(ip), "installPlanGeneration": int64(1)},
-			cond{Type: "InstallPlanFailed", Status: "True", Reason: "InstallComponentFailed", Message: nestedStr(ip, "status", "message")})
+	switch ip.Status.Phase {
+	case olmv1alpha1.InstallPlanPhaseComplete:
+	case olmv1alpha1.InstallPlanPhaseFailed:
+		return 0, s.setSubscriptionStatus(ctx, ns, name, func(st *olmv1alpha1.SubscriptionStatus) {
+			st.State = ""
+			planned(st)
+		}, cond{Type: string(olmv1alpha1.SubscriptionInstallPlanFailed), Status: "True", Reason: string(olmv1alpha1.InstallPlanReasonComponentFailed), Message: ip.Status.Message})
 	default:
 		if err := s.executeInstallPlan(ctx, ip, pkg); err != nil {
 			return 0, err
 		}
-		if ip, err = s.get(ctx, gvrInstallPlan, ns, ip.GetName()); err != nil || ip == nil {
+		if ip, err = getAs[olmv1alpha1.InstallPlan](ctx, s, gvrInstallPlan, ns, ip.Name); err != nil || ip == nil {
 			return 0, err
 		}
-		if nestedStr(ip, "status", "phase") != "Complete" {
+		if ip.Status.Phase != olmv1alpha1.InstallPlanPhaseComplete {
 			s.subs.add(key)
 			return 0, nil
 		}
@@ -107,60 +119,62 @@ func (s *Simulator) syncSubscription(ctx context.Context, key string) (time.Dura
 		return 0, err
 	}
 	s.done(clock)
-	s.logf("olm: subscription %s installed %s via %s", key, csvName, ip.GetName())
-	return 0, s.setSubscriptionStatus(ctx, ns, name, map[string]any{
-		"state": "AtLatestKnown", "currentCSV": csvName, "installedCSV": csvName,
-		"installPlanRef": planRef(ip), "installplan": planLink(ip), "installPlanGeneration": int64(1)},
-		cond{Type: "CatalogSourcesUnhealthy", Status: "False", Reason: "AllCatalogSourcesHealthy", Message: "all available catalogsources are healthy"})
+	s.logf("olm: subscription %s installed %s via %s", key, csvName, ip.Name)
+	return 0, s.setSubscriptionStatus(ctx, ns, name, func(st *olmv1alpha1.SubscriptionStatus) {
+		st.State, st.InstalledCSV = olmv1alpha1.SubscriptionStateAtLatest, csvName
+		planned(st)
+	}, cond{Type: string(olmv1alpha1.SubscriptionCatalogSourcesUnhealthy), Status: "False", Reason: "AllCatalogSourcesHealthy", Message: "all available catalogsources are healthy"})
 }
 
 // ensureInstallPlan finds the InstallPlan this Subscription owns for csvName or creates one.
-func (s *Simulator) ensureInstallPlan(ctx context.Context, sub *unstructured.Unstructured, csvName string) (*unstructured.Unstructured, error) {
-	ips, err := s.list(ctx, gvrInstallPlan, sub.GetNamespace())
+func (s *Simulator) ensureInstallPlan(ctx context.Context, sub *olmv1alpha1.Subscription, csvName string) (*olmv1alpha1.InstallPlan, error) {
+	ips, err := listAs[olmv1alpha1.InstallPlan](ctx, s, gvrInstallPlan, sub.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	for i := range ips {
-		ip := &ips[i]
-		names, _, _ := unstructured.NestedStringSlice(ip.Object, "spec", "clusterServiceVersionNames")
-		owned := slices.ContainsFunc(ip.GetOwnerReferences(), func(o metav1.OwnerReference) bool { return o.UID == sub.GetUID() })
-		if owned && slices.Contains(names, csvName) {
+	for _, ip := range ips {
+		owned := slices.ContainsFunc(ip.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == sub.UID })
+		if owned && slices.Contains(ip.Spec.ClusterServiceVersionNames, csvName) {
 			return ip, nil
 		}
 	}
-	approval := nestedStr(sub, "spec", "installPlanApproval")
+	approval := sub.Spec.InstallPlanApproval
 	if approval == "" {
-		approval = "Automatic"
+		approval = olmv1alpha1.ApprovalAutomatic
 	}
-	ip := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": olmAPIVersion, "kind": "InstallPlan",
-		"metadata": map[string]any{
-			"generateName": "install-", "namespace": sub.GetNamespace(),
-			"ownerReferences": []any{map[string]any{"apiVersion": olmAPIVersion, "kind": "Subscription",
-				"name": sub.GetName(), "uid": string(sub.GetUID()), "blockOwnerDeletion": false, "controller": false}},
+	ip := &olmv1alpha1.InstallPlan{
+		TypeMeta: metav1.TypeMeta{APIVersion: olmAPIVersion, Kind: olmv1alpha1.InstallPlanKind},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "install-", Namespace: sub.Namespace,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: olmAPIVersion, Kind: olmv1alpha1.SubscriptionKind,
+				Name: sub.Name, UID: sub.UID, BlockOwnerDeletion: new(false), Controller: new(false)}}},
+		Spec: olmv1alpha1.InstallPlanSpec{
+			Approval: approval, Approved: approval == olmv1alpha1.ApprovalAutomatic,
+			ClusterServiceVersionNames: []string{csvName}, Generation: 1,
+			CatalogSource: sub.Spec.CatalogSource, CatalogSourceNamespace: sub.Spec.CatalogSourceNamespace,
 		},
-		"spec": map[string]any{
-			"approval": approval, "approved": approval == "Automatic",
-			"clusterServiceVersionNames": []any{csvName}, "generation": int64(1),
-			"source": nestedStr(sub, "spec", "source"), "sourceNamespace": nestedStr(sub, "spec", "sourceNamespace"),
-		},
-	}}
-	out, err := s.res(gvrInstallPlan, ip.GetNamespace()).Create(ctx, ip, metav1.CreateOptions{FieldManager: mgrCatalog, FieldValidation: "Strict"})
+	}
+	// Not s.create: a generated name never already exists, and a second plan must not be
+	// mistaken for the first.
+	u, err := toUnstructured(ip)
 	if err != nil {
-		return nil, fmt.Errorf("create installplan for %s/%s: %w", sub.GetNamespace(), sub.GetName(), err)
+		return nil, err
 	}
-	return out, nil
+	out, err := s.res(gvrInstallPlan, sub.Namespace).Create(ctx, u, metav1.CreateOptions{FieldManager: mgrCatalog, FieldValidation: "Strict"})
+	if err != nil {
+		return nil, fmt.Errorf("create installplan for %s/%s: %w", sub.Namespace, sub.Name, err)
+	}
+	return as[olmv1alpha1.InstallPlan](out)
 }
 
 // executeInstallPlan installs the bundle's CRDs; the InstallPlan then turns Complete, or
 // Failed with the error, as the real one does when a step fails.
-func (s *Simulator) executeInstallPlan(ctx context.Context, ip *unstructured.Unstructured, pkg string) error {
-	if err := s.setInstallPlanPhase(ctx, ip, "Installing", ""); err != nil {
+func (s *Simulator) executeInstallPlan(ctx context.Context, ip *olmv1alpha1.InstallPlan, pkg string) error {
+	if err := s.setInstallPlanPhase(ctx, ip, olmv1alpha1.InstallPlanPhaseInstalling, ""); err != nil {
 		return err
 	}
 	if msg := s.installFailure(pkg); msg != "" {
-		s.logf("olm: installplan %s/%s failed (injected): %s", ip.GetNamespace(), ip.GetName(), msg)
-		return s.setInstallPlanPhase(ctx, ip, "Failed", msg)
+		s.logf("olm: installplan %s/%s failed (injected): %s", ip.Namespace, ip.Name, msg)
+		return s.setInstallPlanPhase(ctx, ip, olmv1alpha1.InstallPlanPhaseFailed, msg)
 	}
 	if hook := s.options().InstallCRDs; hook != nil {
 		if err := hook(ctx, pkg); err != nil {
@@ -170,17 +184,17 @@ func (s *Simulator) executeInstallPlan(ctx context.Context, ip *unstructured.Uns
 			// plan is younger than the retry timeout, and forbidden errors always are; only
 			// then does the plan turn Failed. An API server timeout is not the end of a plan.
 			if apierrors.IsForbidden(err) || s.installPlanAge(ctx, ip) < s.installPlanRetryTimeout() {
-				s.logf("olm: installplan %s/%s retrying: %v", ip.GetNamespace(), ip.GetName(), err)
+				s.logf("olm: installplan %s/%s retrying: %v", ip.Namespace, ip.Name, err)
 				if serr := s.setInstallPlanMessage(ctx, ip, "retrying execution due to error: "+err.Error()); serr != nil {
 					return serr
 				}
 				return err // requeued with backoff, as the catalog operator's queue does
 			}
-			s.logf("olm: installplan %s/%s failed: %v", ip.GetNamespace(), ip.GetName(), err)
-			return s.setInstallPlanPhase(ctx, ip, "Failed", err.Error())
+			s.logf("olm: installplan %s/%s failed: %v", ip.Namespace, ip.Name, err)
+			return s.setInstallPlanPhase(ctx, ip, olmv1alpha1.InstallPlanPhaseFailed, err.Error())
 		}
 	}
-	return s.setInstallPlanPhase(ctx, ip, "Complete", "")
+	return s.setInstallPlanPhase(ctx, ip, olmv1alpha1.InstallPlanPhaseComplete, "")
 }
 
 func (s *Simulator) installPlanRetryTimeout() time.Duration {
@@ -192,143 +206,150 @@ func (s *Simulator) installPlanRetryTimeout() time.Duration {
 
 // installPlanAge is how long ago the plan's execution started (status.startTime, set when
 // it turned Installing); zero when that is not known yet.
-func (s *Simulator) installPlanAge(ctx context.Context, ip *unstructured.Unstructured) time.Duration {
-	live, err := s.get(ctx, gvrInstallPlan, ip.GetNamespace(), ip.GetName())
-	if err != nil || live == nil {
+func (s *Simulator) installPlanAge(ctx context.Context, ip *olmv1alpha1.InstallPlan) time.Duration {
+	live, err := getAs[olmv1alpha1.InstallPlan](ctx, s, gvrInstallPlan, ip.Namespace, ip.Name)
+	if err != nil || live == nil || live.Status.StartTime == nil {
 		return 0
 	}
-	start, err := time.Parse(time.RFC3339, nestedStr(live, "status", "startTime"))
-	if err != nil {
-		return 0
-	}
-	return time.Since(start)
+	return time.Since(live.Status.StartTime.Time)
 }
 
 // setInstallPlanMessage records why an Installing plan is being retried.
-func (s *Simulator) setInstallPlanMessage(ctx context.Context, ip *unstructured.Unstructured, message string) error {
-	return s.update(ctx, mgrCatalog, gvrInstallPlan, ip.GetNamespace(), ip.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		if nestedStr(u, "status", "message") == message {
+func (s *Simulator) setInstallPlanMessage(ctx context.Context, ip *olmv1alpha1.InstallPlan, message string) error {
+	return updateStatusAs(ctx, s, mgrCatalog, gvrInstallPlan, ip.Namespace, ip.Name, func(live *olmv1alpha1.InstallPlan) (bool, error) {
+		if live.Status.Message == message {
 			return false, nil
 		}
-		return true, unstructured.SetNestedField(u.Object, message, "status", "message")
-	})
-}
-
-func (s *Simulator) setInstallPlanPhase(ctx context.Context, ip *unstructured.Unstructured, phase, message string) error {
-	return s.update(ctx, mgrCatalog, gvrInstallPlan, ip.GetNamespace(), ip.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		if nestedStr(u, "status", "phase") == phase {
-			return false, nil
-		}
-		st, _, _ := unstructured.NestedMap(u.Object, "status")
-		if st == nil {
-			st = map[string]any{"catalogSources": []any{}, "startTime": now()}
-		}
-		st["phase"] = phase
-		if message != "" {
-			st["message"] = message
-		} else {
-			delete(st, "message") // a retried plan that completes says nothing more
-		}
-		installed := cond{Type: "Installed", Status: "Unknown", Reason: "Installing"}
-		switch phase {
-		case "Complete":
-			installed = cond{Type: "Installed", Status: "True"}
-		case "Failed":
-			installed = cond{Type: "Installed", Status: "False", Reason: "InstallComponentFailed", Message: message}
-		case "RequiresApproval":
-			installed = cond{Type: "Installed", Status: "False", Reason: "RequiresApproval"}
-		}
-		u.Object["status"] = st
-		setConds(u.Object, []string{"status", "conditions"}, installed)
+		live.Status.Message = message
 		return true, nil
 	})
 }
 
-func planRef(ip *unstructured.Unstructured) map[string]any {
-	return map[string]any{"apiVersion": olmAPIVersion, "kind": "InstallPlan", "name": ip.GetName(),
-		"namespace": ip.GetNamespace(), "resourceVersion": ip.GetResourceVersion(), "uid": string(ip.GetUID())}
+func (s *Simulator) setInstallPlanPhase(ctx context.Context, ip *olmv1alpha1.InstallPlan, phase olmv1alpha1.InstallPlanPhase, message string) error {
+	return updateStatusAs(ctx, s, mgrCatalog, gvrInstallPlan, ip.Namespace, ip.Name, func(live *olmv1alpha1.InstallPlan) (bool, error) {
+		st := &live.Status
+		if st.Phase == phase {
+			return false, nil
+		}
+		if st.StartTime == nil {
+			st.StartTime = stampPtr()
+		}
+		if st.CatalogSources == nil {
+			st.CatalogSources = []string{}
+		}
+		st.Phase = phase
+		st.Message = message // a retried plan that completes says nothing more
+		installed := cond{Type: string(olmv1alpha1.InstallPlanInstalled), Status: "Unknown", Reason: "Installing"}
+		switch phase {
+		case olmv1alpha1.InstallPlanPhaseComplete:
+			installed = cond{Type: string(olmv1alpha1.InstallPlanInstalled), Status: "True"}
+		case olmv1alpha1.InstallPlanPhaseFailed:
+			installed = cond{Type: string(olmv1alpha1.InstallPlanInstalled), Status: "False", Reason: string(olmv1alpha1.InstallPlanReasonComponentFailed), Message: message}
+		case olmv1alpha1.InstallPlanPhaseRequiresApproval:
+			installed = cond{Type: string(olmv1alpha1.InstallPlanInstalled), Status: "False", Reason: string(olmv1alpha1.InstallPlanPhaseRequiresApproval)}
+		}
+		st.Conditions, _ = setTypedCond(st.Conditions, olmv1alpha1.InstallPlanCondition{
+			Type: olmv1alpha1.InstallPlanConditionType(installed.Type), Status: corev1.ConditionStatus(installed.Status),
+			Reason: olmv1alpha1.InstallPlanConditionReason(installed.Reason), Message: installed.Message, LastTransitionTime: stampPtr()},
+			func(c olmv1alpha1.InstallPlanCondition) cond {
+				return cond{Type: string(c.Type), Status: string(c.Status), Reason: string(c.Reason), Message: c.Message}
+			},
+			func(old olmv1alpha1.InstallPlanCondition, want *olmv1alpha1.InstallPlanCondition) {
+				if old.LastTransitionTime != nil {
+					want.LastTransitionTime = old.LastTransitionTime
+				}
+			})
+		return true, nil
+	})
 }
 
-func planLink(ip *unstructured.Unstructured) map[string]any {
-	return map[string]any{"apiVersion": olmAPIVersion, "kind": "InstallPlan", "name": ip.GetName(), "uuid": string(ip.GetUID())}
+func planRef(ip *olmv1alpha1.InstallPlan) *corev1.ObjectReference {
+	return &corev1.ObjectReference{APIVersion: olmAPIVersion, Kind: olmv1alpha1.InstallPlanKind, Name: ip.Name,
+		Namespace: ip.Namespace, ResourceVersion: ip.ResourceVersion, UID: ip.UID}
 }
 
-// setSubscriptionStatus sets fields and one condition on a Subscription's status, dropping the
-// other OLM conditions that contradict it, and stamps lastUpdated when anything changed.
-func (s *Simulator) setSubscriptionStatus(ctx context.Context, ns, name string, fields map[string]any, c cond) error {
-	return s.update(ctx, mgrCatalog, gvrSubscription, ns, name, true, func(u *unstructured.Unstructured) (bool, error) {
-		st, _, _ := unstructured.NestedMap(u.Object, "status")
-		if st == nil {
-			st = map[string]any{}
-		}
-		before := jsonValue(st)
-		for k, v := range fields {
-			if v == "" {
-				delete(st, k)
-			} else {
-				st[k] = jsonValue(v)
-			}
-		}
-		conds, _ := st["conditions"].([]any)
-		conds = slices.DeleteFunc(conds, func(item any) bool {
-			m, _ := item.(map[string]any)
-			t := str(m["type"])
-			return t != c.Type && t != "CatalogSourcesUnhealthy"
+func planLink(ip *olmv1alpha1.InstallPlan) *olmv1alpha1.InstallPlanReference {
+	return &olmv1alpha1.InstallPlanReference{APIVersion: olmAPIVersion, Kind: olmv1alpha1.InstallPlanKind, Name: ip.Name, UID: ip.UID}
+}
+
+// setSubscriptionStatus lets set change a Subscription's status fields and sets one
+// condition, dropping the other OLM conditions that contradict it, and stamps lastUpdated
+// when anything changed.
+func (s *Simulator) setSubscriptionStatus(ctx context.Context, ns, name string, set func(*olmv1alpha1.SubscriptionStatus), c cond) error {
+	return updateStatusAs(ctx, s, mgrCatalog, gvrSubscription, ns, name, func(sub *olmv1alpha1.Subscription) (bool, error) {
+		st := &sub.Status
+		before := st.DeepCopy()
+		set(st)
+		st.Conditions = slices.DeleteFunc(st.Conditions, func(old olmv1alpha1.SubscriptionCondition) bool {
+			return string(old.Type) != c.Type && old.Type != olmv1alpha1.SubscriptionCatalogSourcesUnhealthy
 		})
-		st["conditions"] = conds
-		u.Object["status"] = st
-		setConds(u.Object, []string{"status", "conditions"}, c)
-		st, _, _ = unstructured.NestedMap(u.Object, "status")
+		st.Conditions, _ = setTypedCond(st.Conditions, olmv1alpha1.SubscriptionCondition{
+			Type: olmv1alpha1.SubscriptionConditionType(c.Type), Status: corev1.ConditionStatus(c.Status),
+			Reason: c.Reason, Message: c.Message, LastTransitionTime: stampPtr()},
+			func(c olmv1alpha1.SubscriptionCondition) cond {
+				return cond{Type: string(c.Type), Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+			},
+			func(old olmv1alpha1.SubscriptionCondition, want *olmv1alpha1.SubscriptionCondition) {
+				if old.LastTransitionTime != nil {
+					want.LastTransitionTime = old.LastTransitionTime
+				}
+			})
 		if semanticEqual(before, st) {
 			return false, nil
 		}
-		st["lastUpdated"] = now()
-		u.Object["status"] = st
+		st.LastUpdated = stamp()
 		return true, nil
 	})
 }
 
-func (s *Simulator) ensureCSV(ctx context.Context, ns, pkg, csvName, version string) error {
-	labels := map[string]any{}
+func (s *Simulator) ensureCSV(ctx context.Context, ns, pkg, csvName, ver string) error {
+	labels := map[string]string{}
 	if key := "operators.coreos.com/" + pkg + "." + ns; len(pkg)+len(ns)+1 <= 63 {
 		labels[key] = ""
 	}
-	csv := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": olmAPIVersion, "kind": "ClusterServiceVersion",
-		"metadata": map[string]any{"name": csvName, "namespace": ns, "labels": labels},
-		"spec": map[string]any{
-			"displayName": pkg, "version": version,
-			"install": map[string]any{"strategy": "deployment", "spec": map[string]any{"deployments": []any{}}},
-			"installModes": []any{
-				map[string]any{"type": "OwnNamespace", "supported": true},
-				map[string]any{"type": "SingleNamespace", "supported": true},
-				map[string]any{"type": "MultiNamespace", "supported": false},
-				map[string]any{"type": "AllNamespaces", "supported": true},
+	// The catalog's version read as OLM reads a bundle's spec.version
+	// (operator-framework/api pkg/lib/version: semver.ParseTolerant).
+	v, err := semver.ParseTolerant(ver)
+	if err != nil {
+		return fmt.Errorf("version %q of %s in the simulated catalog: %w", ver, csvName, err)
+	}
+	csv := &olmv1alpha1.ClusterServiceVersion{
+		TypeMeta:   metav1.TypeMeta{APIVersion: olmAPIVersion, Kind: olmv1alpha1.ClusterServiceVersionKind},
+		ObjectMeta: metav1.ObjectMeta{Name: csvName, Namespace: ns, Labels: labels},
+		Spec: olmv1alpha1.ClusterServiceVersionSpec{
+			DisplayName: pkg, Version: version.OperatorVersion{Version: v},
+			InstallStrategy: olmv1alpha1.NamedInstallStrategy{StrategyName: olmv1alpha1.InstallStrategyNameDeployment,
+				StrategySpec: olmv1alpha1.StrategyDetailsDeployment{DeploymentSpecs: []olmv1alpha1.StrategyDeploymentSpec{}}},
+			InstallModes: []olmv1alpha1.InstallMode{
+				{Type: olmv1alpha1.InstallModeTypeOwnNamespace, Supported: true},
+				{Type: olmv1alpha1.InstallModeTypeSingleNamespace, Supported: true},
+				{Type: olmv1alpha1.InstallModeTypeMultiNamespace, Supported: false},
+				{Type: olmv1alpha1.InstallModeTypeAllNamespaces, Supported: true},
 			},
 		},
-	}}
-	_, err := s.create(ctx, gvrCSV, mgrCatalog, csv)
+	}
+	_, err = createAs[olmv1alpha1.ClusterServiceVersion](ctx, s, gvrCSV, mgrCatalog, csv)
 	return err
 }
 
 // syncCSVs is the OLM operator for one namespace: OperatorGroup checks and the CSV phases.
 func (s *Simulator) syncCSVs(ctx context.Context, ns string) (time.Duration, error) {
-	ogs, err := s.list(ctx, gvrOperatorGroup, ns)
+	ogs, err := listAs[operatorsv1.OperatorGroup](ctx, s, gvrOperatorGroup, ns)
 	if err != nil {
 		return 0, err
 	}
 	for _, og := range ogs {
-		if err := s.syncOperatorGroupStatus(ctx, &og); err != nil {
+		if err := s.syncOperatorGroupStatus(ctx, og); err != nil {
 			return 0, err
 		}
 	}
-	csvs, err := s.list(ctx, gvrCSV, ns)
+	csvs, err := listAs[olmv1alpha1.ClusterServiceVersion](ctx, s, gvrCSV, ns)
 	if err != nil {
 		return 0, err
 	}
 	var next time.Duration
 	for _, csv := range csvs {
-		wait, err := s.stepCSV(ctx, &csv, len(ogs))
+		wait, err := s.stepCSV(ctx, csv, len(ogs))
 		if err != nil {
 			return 0, err
 		}
@@ -341,91 +362,97 @@ func (s *Simulator) syncCSVs(ctx context.Context, ns string) (time.Duration, err
 
 // stepCSV moves a CSV one phase along Pending → InstallReady → Installing → Succeeded, or to
 // Failed when the namespace has no (or too many) OperatorGroups, as olm-operator does.
-func (s *Simulator) stepCSV(ctx context.Context, csv *unstructured.Unstructured, operatorGroups int) (time.Duration, error) {
-	if csv.GetDeletionTimestamp() != nil {
+func (s *Simulator) stepCSV(ctx context.Context, csv *olmv1alpha1.ClusterServiceVersion, operatorGroups int) (time.Duration, error) {
+	if csv.DeletionTimestamp != nil {
 		return 0, nil
 	}
-	phase, reason := nestedStr(csv, "status", "phase"), nestedStr(csv, "status", "reason")
+	phase, reason := csv.Status.Phase, csv.Status.Reason
 	step := s.lat().OperatorInstall / 6
-	clock := "csv/" + string(csv.GetUID()) + "/" + phase
-	var to cond // Type holds the phase
+	clock := "csv/" + string(csv.UID) + "/" + string(phase)
+	// to is the next phase with its reason and message.
+	type transition struct {
+		phase   olmv1alpha1.ClusterServiceVersionPhase
+		reason  olmv1alpha1.ConditionReason
+		message string
+	}
+	var to transition
 	switch {
 	case operatorGroups == 0:
-		to = cond{Type: "Failed", Reason: "NoOperatorGroup", Message: "csv in namespace with no operatorgroups"}
+		to = transition{olmv1alpha1.CSVPhaseFailed, olmv1alpha1.CSVReasonNoOperatorGroup, "csv in namespace with no operatorgroups"}
 	case operatorGroups > 1:
-		to = cond{Type: "Failed", Reason: "TooManyOperatorGroups", Message: "csv created in namespace with multiple operatorgroups, can't pick one automatically"}
-	case phase == "" || phase == "Failed" && (reason == "NoOperatorGroup" || reason == "TooManyOperatorGroups"):
-		to = cond{Type: "Pending", Reason: "RequirementsUnknown", Message: "requirements not yet checked"}
-	case phase == "Pending":
-		to = cond{Type: "InstallReady", Reason: "AllRequirementsMet", Message: "all requirements found, attempting install"}
-	case phase == "InstallReady":
-		to = cond{Type: "Installing", Reason: "InstallSucceeded", Message: "waiting for install components to report healthy"}
-	case phase == "Installing":
-		to = cond{Type: "Succeeded", Reason: "InstallSucceeded", Message: "install strategy completed with no errors"}
+		to = transition{olmv1alpha1.CSVPhaseFailed, olmv1alpha1.CSVReasonTooManyOperatorGroups, "csv created in namespace with multiple operatorgroups, can't pick one automatically"}
+	case phase == olmv1alpha1.CSVPhaseNone || phase == olmv1alpha1.CSVPhaseFailed &&
+		(reason == olmv1alpha1.CSVReasonNoOperatorGroup || reason == olmv1alpha1.CSVReasonTooManyOperatorGroups):
+		to = transition{olmv1alpha1.CSVPhasePending, olmv1alpha1.CSVReasonRequirementsUnknown, "requirements not yet checked"}
+	case phase == olmv1alpha1.CSVPhasePending:
+		to = transition{olmv1alpha1.CSVPhaseInstallReady, olmv1alpha1.CSVReasonRequirementsMet, "all requirements found, attempting install"}
+	case phase == olmv1alpha1.CSVPhaseInstallReady:
+		to = transition{olmv1alpha1.CSVPhaseInstalling, olmv1alpha1.CSVReasonInstallSuccessful, "waiting for install components to report healthy"}
+	case phase == olmv1alpha1.CSVPhaseInstalling:
+		to = transition{olmv1alpha1.CSVPhaseSucceeded, olmv1alpha1.CSVReasonInstallSuccessful, "install strategy completed with no errors"}
 	default:
 		return 0, nil
 	}
-	if to.Type == phase && to.Reason == reason {
+	if to.phase == phase && to.reason == reason {
 		return 0, nil
 	}
-	if to.Type != "Failed" && phase != "" && phase != "Failed" {
+	if to.phase != olmv1alpha1.CSVPhaseFailed && phase != olmv1alpha1.CSVPhaseNone && phase != olmv1alpha1.CSVPhaseFailed {
 		if wait := s.after(clock, step); wait > 0 {
 			return wait, nil
 		}
 	}
 	s.done(clock)
-	s.logf("olm: csv %s/%s %s → %s (%s)", csv.GetNamespace(), csv.GetName(), phase, to.Type, to.Reason)
-	if to.Type == "Succeeded" && strings.HasPrefix(csv.GetName(), odhCSVPrefix) {
+	s.logf("olm: csv %s/%s %s → %s (%s)", csv.Namespace, csv.Name, phase, to.phase, to.reason)
+	if to.phase == olmv1alpha1.CSVPhaseSucceeded && strings.HasPrefix(csv.Name, odhCSVPrefix) {
 		defer s.odh.add(odhOperatorStarted) // after the update below: the operator runs
 	}
-	return step, s.update(ctx, mgrOLM, gvrCSV, csv.GetNamespace(), csv.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		t := now()
-		st, _, _ := unstructured.NestedMap(u.Object, "status")
-		if st == nil {
-			st = map[string]any{}
-		}
-		st["phase"], st["reason"], st["message"] = to.Type, to.Reason, to.Message
-		st["lastUpdateTime"], st["lastTransitionTime"] = t, t
-		conds, _ := st["conditions"].([]any)
-		conds = append(conds, map[string]any{"phase": to.Type, "reason": to.Reason, "message": to.Message,
-			"lastUpdateTime": t, "lastTransitionTime": t})
-		if len(conds) > 20 { // OLM keeps a bounded history
-			conds = conds[len(conds)-20:]
-		}
-		st["conditions"] = conds
-		u.Object["status"] = st
+	return step, updateStatusAs(ctx, s, mgrOLM, gvrCSV, csv.Namespace, csv.Name, func(live *olmv1alpha1.ClusterServiceVersion) (bool, error) {
+		// olm-operator sets phases with the type's own SetPhase (operator-framework/api
+		// pkg/operators/v1alpha1/clusterserviceversion.go): lastUpdateTime always,
+		// lastTransitionTime on a phase change, one history entry per phase or reason
+		// change, the history trimmed to ConditionsLengthLimit.
+		live.SetPhase(to.phase, to.reason, to.message, stampPtr())
 		return true, nil
 	})
 }
 
-func (s *Simulator) syncOperatorGroupStatus(ctx context.Context, og *unstructured.Unstructured) error {
-	targets, _, _ := unstructured.NestedStringSlice(og.Object, "spec", "targetNamespaces")
-	if len(targets) == 0 {
-		targets = []string{""} // AllNamespaces
+func (s *Simulator) syncOperatorGroupStatus(ctx context.Context, og *operatorsv1.OperatorGroup) error {
+	want := og.Spec.TargetNamespaces
+	if len(want) == 0 {
+		want = []string{metav1.NamespaceAll} // AllNamespaces
 	}
-	want := make([]any, len(targets))
-	for i, t := range targets {
-		want[i] = t
-	}
-	return s.update(ctx, mgrOLM, gvrOperatorGroup, og.GetNamespace(), og.GetName(), true, func(u *unstructured.Unstructured) (bool, error) {
-		have, _, _ := unstructured.NestedSlice(u.Object, "status", "namespaces")
-		if semanticEqual(have, want) {
+	return updateStatusAs(ctx, s, mgrOLM, gvrOperatorGroup, og.Namespace, og.Name, func(live *operatorsv1.OperatorGroup) (bool, error) {
+		if slices.Equal(live.Status.Namespaces, want) {
 			return false, nil
 		}
-		u.Object["status"] = map[string]any{"namespaces": want, "lastUpdated": now()}
+		live.Status = operatorsv1.OperatorGroupStatus{Namespaces: want, LastUpdated: stampPtr()}
 		return true, nil
 	})
+}
+
+// subscriptionEnv is the value of the environment variable name that a Subscription's
+// spec.config.env gives the operator's deployment (OLM passes it on), "" when unset.
+func subscriptionEnv(sub *olmv1alpha1.Subscription, name string) string {
+	if sub.Spec == nil || sub.Spec.Config == nil {
+		return ""
+	}
+	for _, e := range sub.Spec.Config.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }
 
 // csvSucceeded tells whether a CSV whose name starts with prefix is Succeeded in one of nss.
 func (s *Simulator) csvSucceeded(ctx context.Context, prefix string, nss ...string) (bool, error) {
 	for _, ns := range nss {
-		csvs, err := s.list(ctx, gvrCSV, ns)
+		csvs, err := listAs[olmv1alpha1.ClusterServiceVersion](ctx, s, gvrCSV, ns)
 		if err != nil {
 			return false, err
 		}
 		for _, c := range csvs {
-			if strings.HasPrefix(c.GetName(), prefix) && c.GetDeletionTimestamp() == nil && nestedStr(&c, "status", "phase") == "Succeeded" {
+			if strings.HasPrefix(c.Name, prefix) && c.DeletionTimestamp == nil && c.Status.Phase == olmv1alpha1.CSVPhaseSucceeded {
 				return true, nil
 			}
 		}
