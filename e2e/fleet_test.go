@@ -40,15 +40,9 @@ const fleetName = "rhoai-fleet"
 // installer per cluster) that sets them for that cluster alone.
 func TestFleetInstall(t *testing.T) {
 	t.Parallel()
-	a := rehearsal(t, testbed.BedOverlay)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	b, err := harness.Start(ctx, harness.Options{WorkDir: filepath.Join(t.TempDir(), "b"), BinDir: a.BinDir, Overlay: testbed.BedOverlay, ClusterName: fleetName})
-	cancel()
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, b.Stop()) })
-
+	a, b := fleetBeds(t)
 	env := a.Env()
-	fleetFile := writeFleetCluster(t, a, b)
+	fleetFile := writeFleetCluster(t, a, b, "FAKE_OPENSHIFT_INSTALL_FAIL=install FAKE_OPENSHIFT_INSTALL_FAIL_ONCE=1")
 	states := filepath.Join(a.WorkDir, "states")
 	args := append([]string{"install", "-f", a.Config(), "-f", fleetFile, "--max-parallel-clusters", "2"}, a.Flags(states)...)
 	run := func() harness.Result {
@@ -94,7 +88,7 @@ func TestFleetInstall(t *testing.T) {
 	assert.Equal(t, 1, ledgerOrders(t, filepath.Join(states, fleetName)), "one ACME order for "+fleetName)
 
 	// status and destroy of the fleet: each cluster's own state, both torn down.
-	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out, err := a.Command(ctx, env, append([]string{"status", "-f", a.Config(), "-f", fleetFile}, a.Flags(states)...)...).Output()
 	require.NoError(t, err)
@@ -116,15 +110,31 @@ func TestFleetInstall(t *testing.T) {
 	}
 }
 
+// fleetBeds are a fleet test's two beds: a, borrowed from the pool, runs local.yaml's
+// rhoai-local; b, started for the test and seeded as rhoai-fleet, runs the second cluster
+// (writeFleetCluster). Both on the bed's small overlay.
+func fleetBeds(t *testing.T) (a, b *harness.Rehearsal) {
+	t.Helper()
+	a = rehearsal(t, testbed.BedOverlay)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	b, err := harness.Start(ctx, harness.Options{WorkDir: filepath.Join(t.TempDir(), "b"), BinDir: a.BinDir, Overlay: testbed.BedOverlay, ClusterName: fleetName})
+	cancel()
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, b.Stop()) })
+	return a, b
+}
+
 // writeFleetCluster writes the second cluster's file: local.yaml renamed, on bed b's API
 // server (through its installer wrapper) and Git server, everything else local.yaml's.
-func writeFleetCluster(t *testing.T, a, b *harness.Rehearsal) string {
+// fail is the fake installer's failure injection for that cluster alone (environment
+// assignments, or "" for none).
+func writeFleetCluster(t *testing.T, a, b *harness.Rehearsal, fail string) string {
 	t.Helper()
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "openshift-install")
-	script := fmt.Sprintf("#!/bin/sh\n# %s's installer: the fake on bed b, failing its install stage once.\n"+
-		"export FAKE_OPENSHIFT_INSTALL_KUBECONFIG=%q FAKE_OPENSHIFT_INSTALL_FAIL=install FAKE_OPENSHIFT_INSTALL_FAIL_ONCE=1\nexec %q \"$@\"\n",
-		fleetName, b.Bed.Kubeconfig(), filepath.Join(a.BinDir, "openshift-install"))
+	script := fmt.Sprintf("#!/bin/sh\n# %s's installer: the fake on bed b (failure injected: %q).\n"+
+		"export FAKE_OPENSHIFT_INSTALL_KUBECONFIG=%q %s\nexec %q \"$@\"\n",
+		fleetName, fail, b.Bed.Kubeconfig(), fail, filepath.Join(a.BinDir, "openshift-install"))
 	require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
 	src, err := os.ReadFile(a.Config())
 	require.NoError(t, err)

@@ -26,11 +26,23 @@ const (
 // Diagnostic is what one failed attempt left for people to read (kept in the record).
 type Diagnostic = clusterstate.FailedAttempt
 
+// describeAttempt says where a failed attempt's folder is and what is known of it. An
+// attempt whose run was killed has no exit code (Progress.LastExit -1), and one stopped
+// before the installer wrote metadata.json has no infra ID: both are said in words.
 func describeAttempt(d Diagnostic) string {
-	if d.LogBundle != "" {
-		return fmt.Sprintf("the failed attempt (exit %d, infra ID %s) is kept in %s; its bootstrap log bundle: %s", d.Exit, d.InfraID, d.Folder, d.LogBundle)
+	exit := fmt.Sprintf("exit %d", d.Exit)
+	if d.Exit < 0 {
+		exit = "stopped before the installer exited"
 	}
-	return fmt.Sprintf("the failed attempt (exit %d, infra ID %s) is kept in %s", d.Exit, d.InfraID, d.Folder)
+	infra := "infra ID " + d.InfraID
+	if d.InfraID == "" {
+		infra = "no infra ID yet"
+	}
+	s := fmt.Sprintf("the failed attempt (%s, %s) is kept in %s", exit, infra, d.Folder)
+	if d.LogBundle != "" {
+		s += "; its bootstrap log bundle: " + d.LogBundle
+	}
+	return s
 }
 
 // keepFailedAttempt moves the installer's asset folder aside to

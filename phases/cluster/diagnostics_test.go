@@ -53,3 +53,13 @@ func TestKeepFailedAttempt(t *testing.T) {
 	assert.Empty(t, d.Folder)
 	assert.Contains(t, describeAttempt(last), "bootstrap log bundle: "+last.LogBundle)
 }
+
+// An attempt that ended without an exit code (its run was killed, LastExit -1) or before
+// the installer wrote metadata.json (no infra ID) is described in words, not as
+// "exit -1, infra ID ", which is what a fleet killed during `create cluster` printed.
+func TestDescribeAttemptWithoutExitOrInfraID(t *testing.T) {
+	killed := describeAttempt(Diagnostic{Exit: -1, Folder: "/s/installer-failed-1"})
+	assert.Equal(t, "the failed attempt (stopped before the installer exited, no infra ID yet) is kept in /s/installer-failed-1", killed)
+	failed := describeAttempt(Diagnostic{Exit: 5, InfraID: "c-x1", Folder: "/s/f", LogBundle: "/s/f/log-bundle-1.tar.gz"})
+	assert.Equal(t, "the failed attempt (exit 5, infra ID c-x1) is kept in /s/f; its bootstrap log bundle: /s/f/log-bundle-1.tar.gz", failed)
+}
