@@ -257,19 +257,27 @@ func applyCRDs(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstr
 	g.SetLimit(4)
 	for _, obj := range objs {
 		g.Go(func() error {
-			_, err := client.Create(gctx, obj, metav1.CreateOptions{FieldManager: fieldManager})
-			if apierrors.IsAlreadyExists(err) {
-				err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					live, err := client.Get(gctx, obj.GetName(), metav1.GetOptions{})
-					if err != nil {
+			// A create the loaded API server timed out on (504 after its 60 s request
+			// timeout; seen in CI for KServe's multi-MB CRDs) is tried again, as OLM
+			// retries a plan's failing step within its retry window
+			// (catalog/operator.go transitionInstallPlanState); the first attempt may
+			// have gone through, which the retry's AlreadyExists → update covers.
+			err := retry.OnError(crdRetry, transientAPIError, func() error {
+				_, err := client.Create(gctx, obj, metav1.CreateOptions{FieldManager: fieldManager})
+				if apierrors.IsAlreadyExists(err) {
+					err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+						live, err := client.Get(gctx, obj.GetName(), metav1.GetOptions{})
+						if err != nil {
+							return err
+						}
+						upd := obj.DeepCopy()
+						upd.SetResourceVersion(live.GetResourceVersion())
+						_, err = client.Update(gctx, upd, metav1.UpdateOptions{FieldManager: fieldManager})
 						return err
-					}
-					upd := obj.DeepCopy()
-					upd.SetResourceVersion(live.GetResourceVersion())
-					_, err = client.Update(gctx, upd, metav1.UpdateOptions{FieldManager: fieldManager})
-					return err
-				})
-			}
+					})
+				}
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("installing CRD %s: %w", obj.GetName(), err)
 			}
@@ -280,6 +288,17 @@ func applyCRDs(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstr
 		return err
 	}
 	return waitEstablished(ctx, client, objs)
+}
+
+// crdRetry bounds the retries of one CRD's install: 4 more attempts, 2 s apart and
+// growing, each of which may itself take the API server's whole request timeout.
+var crdRetry = wait.Backoff{Steps: 5, Duration: 2 * time.Second, Factor: 2, Jitter: 0.1}
+
+// transientAPIError reports whether err is the API server being slow or briefly away
+// rather than refusing the object.
+func transientAPIError(err error) bool {
+	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
 }
 
 // waitEstablished waits until every CRD in objs has Established=True.
