@@ -223,24 +223,7 @@ func (o *globalOptions) fleet(cmd *cobra.Command, action string, before, step fl
 // workflow command naming the cluster, on raw (a workflow command must start its line).
 // What a run returns was redacted by its run; what fails before a run holds no secret.
 func printMemberError(w, raw io.Writer, cluster string, err error, verbose bool) {
-	var ee *exitError
-	if err == nil || (errors.As(err, &ee) && ee.shown) {
-		return
-	}
-	if onGitHubActions() {
-		inner := err
-		if ee != nil {
-			inner = ee.err
-		}
-		if rest := notShown(inner); rest != nil {
-			workflowCommand(raw, "error", "rhoai-bootstrap ["+cluster+"]", rest.Error())
-		}
-	}
-	fmt.Fprintln(w, "error:", err)
-	var d interface{ Details() string }
-	if verbose && errors.As(err, &d) && d.Details() != "" {
-		fmt.Fprintln(w, "  details:", d.Details())
-	}
+	reportError(w, raw, "rhoai-bootstrap ["+cluster+"]", err, func(s string) string { return s }, verbose)
 }
 
 // fleetSummary prints one line per cluster — name, result, exit code, its debug log —

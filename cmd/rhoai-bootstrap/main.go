@@ -138,25 +138,32 @@ and it resumes from what the cluster and the state file say.`,
 // printError prints a command's error once: not at all when the front-end already showed
 // it, with the raw causes behind the words only with -v.
 func printError(w io.Writer, err error, root *cobra.Command) {
+	verbose, _ := root.PersistentFlags().GetBool("verbose")
+	reportError(w, w, "rhoai-bootstrap", err, runRedactor.Redact, verbose)
+}
+
+// reportError prints err on w once — not when the front-end already showed it (a shown
+// exitError) — with its details only when verbose. On GitHub Actions the part no phase
+// line annotated is also a workflow command titled title, on raw (a workflow command must
+// start its line), passed through redact first (the run's githubSink annotated the phase
+// failures already).
+func reportError(w, raw io.Writer, title string, err error, redact func(string) string, verbose bool) {
 	var ee *exitError
 	if err == nil || (errors.As(err, &ee) && ee.shown) {
 		return
 	}
 	if onGitHubActions() {
-		// Phase failures were annotated by the run's githubSink; annotate the rest once.
 		inner := err
 		if ee != nil {
 			inner = ee.err
 		}
 		if rest := notShown(inner); rest != nil {
-			workflowCommand(w, "error", "rhoai-bootstrap", runRedactor.Redact(rest.Error()))
+			workflowCommand(raw, "error", title, redact(rest.Error()))
 		}
 	}
 	fmt.Fprintln(w, "error:", err)
-	if verbose, _ := root.PersistentFlags().GetBool("verbose"); verbose {
-		var d interface{ Details() string }
-		if errors.As(err, &d) && d.Details() != "" {
-			fmt.Fprintln(w, "  details:", d.Details())
-		}
+	var d interface{ Details() string }
+	if verbose && errors.As(err, &d) && d.Details() != "" {
+		fmt.Fprintln(w, "  details:", d.Details())
 	}
 }
