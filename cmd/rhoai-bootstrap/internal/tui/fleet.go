@@ -60,8 +60,8 @@ type fleetModel struct {
 	// open is the cluster whose phase view is shown; "" for the list.
 	open string
 
-	confirming, cancelling, detached bool
-	finished                         bool
+	cancelGuard
+	finished bool
 }
 
 func newFleetModel(opts FleetOptions, now func() time.Time) *fleetModel {
@@ -160,23 +160,13 @@ func (m *fleetModel) onKey(k tea.KeyPressMsg) tea.Cmd {
 	if m.finished {
 		return nil
 	}
-	if k.String() == "ctrl+c" {
-		switch {
-		case m.cancelling:
-			m.detached = true
-			return tea.Quit
-		case m.confirming:
-			m.confirming, m.cancelling = false, true
-			if m.opts.Cancel != nil {
-				m.opts.Cancel()
-			}
-		default:
-			m.confirming = true
+	if handled, quit, cancel := m.press(k); handled {
+		if cancel && m.opts.Cancel != nil {
+			m.opts.Cancel()
 		}
-		return nil
-	}
-	if m.confirming {
-		m.confirming = false
+		if quit {
+			return tea.Quit
+		}
 		return nil
 	}
 	if c := m.clusters[m.open]; c != nil {

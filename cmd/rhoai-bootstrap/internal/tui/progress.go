@@ -276,10 +276,8 @@ type progressModel struct {
 	log    []string
 	vp     viewport.Model
 
-	start      time.Time
-	confirming bool
-	cancelling bool
-	detached   bool
+	start time.Time
+	cancelGuard
 
 	finished bool
 	outcome  installer.Outcome
@@ -354,26 +352,16 @@ func (m *progressModel) onKey(k tea.KeyPressMsg) tea.Cmd {
 	if m.finished {
 		return nil
 	}
-	if k.String() == "ctrl+c" {
-		switch {
-		case m.cancelling:
-			// A third Ctrl-C: the user wants their terminal back even though the phases
-			// have not returned yet. The run was already cancelled.
-			m.detached = true
-			return tea.Quit
-		case m.confirming:
-			m.confirming, m.cancelling = false, true
+	if handled, quit, cancel := m.press(k); handled {
+		if cancel {
 			m.addLog(m.now(), "", "cancel requested: stopping at the next safe point (state is saved)")
 			if m.opts.Cancel != nil {
 				m.opts.Cancel()
 			}
-		default:
-			m.confirming = true
 		}
-		return nil
-	}
-	if m.confirming {
-		m.confirming = false
+		if quit {
+			return tea.Quit
+		}
 		return nil
 	}
 	var cmd tea.Cmd
@@ -762,4 +750,30 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// cancelGuard is the Ctrl-C protocol of the live views (one cluster's and the fleet's):
+// the first Ctrl-C asks for confirmation, the second cancels the run, a third gives the
+// terminal back (detached) even though the phases have not returned yet — the run was
+// already cancelled. Any other key while the question is up withdraws it.
+type cancelGuard struct{ confirming, cancelling, detached bool }
+
+// press takes a key: handled says it was the guard's (nothing else should act on it),
+// quit that the view ends now, cancel that the run is to be cancelled now.
+func (g *cancelGuard) press(k tea.KeyPressMsg) (handled, quit, cancel bool) {
+	switch {
+	case k.String() == "ctrl+c" && g.cancelling:
+		g.detached = true
+		return true, true, false
+	case k.String() == "ctrl+c" && g.confirming:
+		g.confirming, g.cancelling = false, true
+		return true, false, true
+	case k.String() == "ctrl+c":
+		g.confirming = true
+		return true, false, false
+	case g.confirming:
+		g.confirming = false
+		return true, false, false
+	}
+	return false, false, false
 }
