@@ -42,7 +42,7 @@ func u(apiVersion, kind, ns, name string, fields map[string]any) *unstructured.U
 // into the bed's API server. Nothing simulated takes part: the configuration Argo CD
 // needs (argocd-cm, argocd-secret, RBAC) is written here by hand.
 func TestRealArgoCDSyncsFromTheBedsGit(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
 	const ns = "argocd-test"
 	require.NoError(t, testbed.InstallCRDs(ctx, bed.Config(), testbed.CRDSetArgoCD))
@@ -73,7 +73,14 @@ func TestRealArgoCDSyncsFromTheBedsGit(t *testing.T) {
 	}
 
 	start := time.Now()
-	argo, err := bed.StartArgoCD(ctx, testbed.ArgoCDOptions{Namespace: ns, Name: "argocd", PersistResourceHealth: true})
+	// The package's tests share one API server; under load its first /openapi/v2 answer
+	// (the schema of every CRD installed so far) has taken longer than the controller's
+	// 32 s client timeout. Argo CD then records a ComparisonError and compares again only
+	// when the reconciliation timeout expires (controller/appcontroller.go
+	// needRefreshAppStatus: "comparison expired"), plus up to a minute of jitter: a short
+	// timeout makes that retry come within the wait below instead of after it.
+	argo, err := bed.StartArgoCD(ctx, testbed.ArgoCDOptions{Namespace: ns, Name: "argocd", PersistResourceHealth: true,
+		ReconciliationTimeout: 20 * time.Second})
 	require.NoError(t, err)
 	t.Logf("Argo CD (repo-server + application controller) started in %s", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
@@ -97,7 +104,7 @@ func TestRealArgoCDSyncsFromTheBedsGit(t *testing.T) {
 	_, err = d.Resource(applications).Namespace(ns).Create(ctx, app, metav1.CreateOptions{})
 	require.NoError(t, err)
 	last := app
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
 		got, err := d.Resource(applications).Namespace(ns).Get(ctx, "nfd", metav1.GetOptions{})
 		if err != nil {
 			return false, err
