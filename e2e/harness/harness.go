@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/cpulog"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/fakeinstall"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
@@ -69,7 +70,9 @@ func Build(ctx context.Context, root, dir string) error {
 	for pkg, name := range map[string]string{"./cmd/rhoai-bootstrap": "rhoai-bootstrap", "./e2e/cmd/openshift-install": "openshift-install"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.CombinedOutput()
+		cpulog.Exited("go build (harness)", cmd.ProcessState)
+		if err != nil {
 			return fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 		}
 	}
@@ -351,6 +354,7 @@ func (r *Rehearsal) Run(ctx context.Context, env []string, args ...string) Resul
 		}
 	}
 	_ = cmd.Wait()
+	cpulog.Exited("rhoai-bootstrap (+ openshift-install)", cmd.ProcessState)
 	res.Code = cmd.ProcessState.ExitCode()
 	res.Duration = time.Since(start)
 	res.Stderr = stderr.String()

@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/cpulog"
 )
 
 // The simulated cert-manager. The real controller cannot be built here as cert-manager ships
@@ -99,6 +101,7 @@ func (j CMJudge) reconcile(ctx context.Context, ns, name string) (CertificateVer
 	cmd := exec.CommandContext(ctx, j.Binary, "-kubeconfig", j.Kubeconfig, "-reconcile", ns+"/"+name)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	cpulog.Exited("cmjudge (cert-manager's controllers)", cmd.ProcessState)
 	if err != nil {
 		return v, fmt.Errorf("cmjudge -reconcile %s/%s: %w: %s", ns, name, err, lastLines(stderr.String(), 5))
 	}

@@ -17,6 +17,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/cpulog"
 )
 
 // auditPolicy records one Metadata event per mutating request (at
@@ -168,6 +170,7 @@ func (b *Bed) stopKube() error {
 	if b.kube == nil || b.kube.env == nil {
 		return nil
 	}
+	b.kube.logCPU()
 	err := b.kube.env.Stop()
 	b.kube.env = nil
 	return err
@@ -182,6 +185,7 @@ func appendTo(path string) (*os.File, error) {
 func (k *kube) stop() error {
 	var err error
 	if k.env != nil {
+		k.logCPU()
 		err = k.env.Stop()
 	}
 	for _, pid := range k.pids() {
@@ -193,6 +197,21 @@ func (k *kube) stop() error {
 		}
 	}
 	return err
+}
+
+// logCPU logs the CPU used so far by the live etcd and kube-apiserver (cpulog).
+func (k *kube) logCPU() {
+	for _, f := range k.pidFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(line); err == nil && ourChild(pid) {
+				cpulog.Live(strings.TrimSuffix(filepath.Base(f), ".pids"), pid)
+			}
+		}
+	}
 }
 
 // pids returns every PID the shims recorded: etcd and kube-apiserver, and
@@ -215,17 +234,20 @@ func (k *kube) pids() []int {
 
 // writeShim writes an executable script named name that appends its PID to
 // pidFile (except for the --help probes envtest runs to discover flags) and
-// execs target under setpriv's parent-death signal. Without setpriv the shim
-// still records the PID; the process then outlives a SIGKILLed parent (Stop
-// still ends it).
-func writeShim(dir, name, target, pidFile string) (string, error) {
+// execs target under setpriv's parent-death signal, with env (KEY=VALUE) added to
+// its environment. Without setpriv the shim still records the PID; the process
+// then outlives a SIGKILLed parent (Stop still ends it).
+func writeShim(dir, name, target, pidFile string, env ...string) (string, error) {
 	execLine := "exec " + shellQuote(target) + ` "$@"`
 	if setpriv, err := exec.LookPath("setpriv"); err == nil {
 		execLine = "exec " + shellQuote(setpriv) + " --pdeathsig KILL -- " + shellQuote(target) + ` "$@"`
 	}
 	script := "#!/bin/sh\n" +
-		`[ "$1" = --help ] || echo $$ >> ` + shellQuote(pidFile) + "\n" +
-		execLine + "\n"
+		`[ "$1" = --help ] || echo $$ >> ` + shellQuote(pidFile) + "\n"
+	for _, kv := range env {
+		script += "export " + shellQuote(kv) + "\n"
+	}
+	script += execLine + "\n"
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return "", fmt.Errorf("writing the %s shim: %w", name, err)

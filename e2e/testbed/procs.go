@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/cpulog"
 )
 
 // stopGrace is how long a process gets between SIGTERM and SIGKILL.
@@ -89,6 +91,7 @@ func (p *proc) stop() error {
 	if p.exited() {
 		return nil
 	}
+	cpulog.Live(p.name, p.cmd.Process.Pid)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("stopping %s: %w", p.name, err)
 	}

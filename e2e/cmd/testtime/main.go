@@ -11,7 +11,11 @@
 //   - each package's CPU seconds, when its test binary ran under time(1) (e2e/testtime.sh
 //     passes go test -exec '/usr/bin/time -f testtime-cpu:%U+%S'): the binary's own and
 //     that of every process it started and reaped — beds, Argo CDs, the binaries under
-//     test. On 2 cores the sum over packages bounds the run's wall time from below.
+//     test. On 2 cores the sum over packages bounds the run's wall time from below;
+//   - with -cpulog (the file every process e2e starts appends to when cpulog.Env names it), the
+//     CPU seconds per process kind — kube-apiserver, etcd, Argo CD's controller and
+//     repo-server, moto, Pebble, the binaries under test — and, with -gotime (go test's
+//     own time(1) line), what go itself spent building and linking: which consumer to cut.
 //
 // Parallel tests' times exclude the wait for a -parallel slot (testing restarts a test's
 // clock when t.Parallel releases it), so a package's tests can add up to more than its
@@ -70,6 +74,8 @@ var timed = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s)\b|\b\d+m\d+(\.\d+)?s\b|\bin 
 func main() {
 	top := flag.Int("top", 30, "how many of the slowest tests to print")
 	lines := flag.Int("lines", 6, "logged timing lines to print per slow test")
+	cpuLog := flag.String("cpulog", "", "the bed's per-process CPU log (cpulog.Env)")
+	goTime := flag.String("gotime", "", "a file holding go test's time(1) line ('… s user + … s system CPU')")
 	flag.Parse()
 	var in io.Reader = os.Stdin
 	if flag.NArg() > 0 {
@@ -81,13 +87,19 @@ func main() {
 		defer f.Close()
 		in = f
 	}
-	if err := report(os.Stdout, in, *top, *lines); err != nil {
+	binCPU, err := report(os.Stdout, in, *top, *lines)
+	if err == nil && *cpuLog != "" {
+		err = cpuReport(os.Stdout, *cpuLog, *goTime, binCPU)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "testtime:", err)
 		os.Exit(1)
 	}
 }
 
-func report(w io.Writer, in io.Reader, top, maxLines int) error {
+// report prints the run's wall time, packages and slowest tests, and returns the test
+// binaries' CPU seconds (0 when no testtime-cpu: line was seen).
+func report(w io.Writer, in io.Reader, top, maxLines int) (float64, error) {
 	pkgs := map[string]*pkgTimes{}
 	tests := map[string]*testTimes{}
 	var start, end time.Time
@@ -149,10 +161,10 @@ func report(w io.Writer, in io.Reader, top, maxLines int) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading the test events: %w", err)
+		return 0, fmt.Errorf("reading the test events: %w", err)
 	}
 	if start.IsZero() {
-		return fmt.Errorf("no test events in the input")
+		return 0, fmt.Errorf("no test events in the input")
 	}
 
 	fmt.Fprintf(w, "run: %s wall (first event → last event)\n\n", end.Sub(start).Round(time.Second))
@@ -201,6 +213,80 @@ func report(w io.Writer, in io.Reader, top, maxLines int) error {
 			fmt.Fprintf(w, "           %s\n", firstLine(l, 150))
 		}
 	}
+	return cpuSum, nil
+}
+
+// goTimeLine is e2e/testtime.sh's time(1) line for go test as a whole.
+var goTimeLine = regexp.MustCompile(`([0-9.]+) s user \+ ([0-9.]+) s system`)
+
+// cpuReport prints the CPU seconds per process kind from the bed's CPU log, then what is
+// left of the test binaries' time(1) figure (binCPU: the test binaries themselves, the
+// in-process simulator, and children nobody logged) and, from goTimePath, what go test
+// spent besides the test binaries (compiling, linking, test2json).
+func cpuReport(w io.Writer, cpuLogPath, goTimePath string, binCPU float64) error {
+	f, err := os.Open(cpuLogPath)
+	if err != nil {
+		return fmt.Errorf("reading the CPU log: %w", err)
+	}
+	defer f.Close()
+	type kind struct {
+		name          string
+		own, children float64
+		n             int
+	}
+	kinds := map[string]*kind{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var s struct {
+			Proc     string  `json:"proc"`
+			Own      float64 `json:"own"`
+			Children float64 `json:"children"`
+		}
+		if json.Unmarshal(sc.Bytes(), &s) != nil || s.Proc == "" {
+			continue
+		}
+		k := kinds[s.Proc]
+		if k == nil {
+			k = &kind{name: s.Proc}
+			kinds[s.Proc] = k
+		}
+		k.own += s.Own
+		k.children += s.Children
+		k.n++
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the CPU log: %w", err)
+	}
+	var ks []*kind
+	var logged float64
+	for _, k := range kinds {
+		ks = append(ks, k)
+		logged += k.own + k.children
+	}
+	slices.SortFunc(ks, func(a, b *kind) int { return cmpFloat(b.own+b.children, a.own+a.children) })
+	var goCPU float64 = -1
+	if goTimePath != "" {
+		if b, err := os.ReadFile(goTimePath); err == nil {
+			if m := goTimeLine.FindStringSubmatch(string(b)); m != nil {
+				u, _ := strconv.ParseFloat(m[1], 64)
+				sys, _ := strconv.ParseFloat(m[2], 64)
+				goCPU = u + sys
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nCPU by process kind (s; own = the process, children = what it forked and reaped):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "CPU s\town\tchildren\tprocesses\t  kind")
+	for _, k := range ks {
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%s\t\n", k.own+k.children, k.own, k.children, k.n, k.name)
+	}
+	if binCPU > 0 {
+		fmt.Fprintf(tw, "%.0f\t\t\t\t  %s\n", binCPU-logged, "test binaries themselves (simulator included) and unlogged children")
+	}
+	if goCPU >= 0 && binCPU > 0 {
+		fmt.Fprintf(tw, "%.0f\t\t\t\t  %s\n", goCPU-binCPU, "go test itself: compile, link, test2json")
+	}
+	tw.Flush()
 	return nil
 }
 

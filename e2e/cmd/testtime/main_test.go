@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +32,9 @@ not json: a build error line
 
 func TestReport(t *testing.T) {
 	var out strings.Builder
-	require.NoError(t, report(&out, strings.NewReader(stream), 2, 5))
+	binCPU, err := report(&out, strings.NewReader(stream), 2, 5)
+	require.NoError(t, err)
+	assert.InDelta(t, 120.75, binCPU, 0.001)
 	got := out.String()
 	assert.Contains(t, got, "run: 1m13s wall")
 	lines := strings.Split(got, "\n")
@@ -58,5 +64,38 @@ func TestReport(t *testing.T) {
 }
 
 func TestReportNeedsEvents(t *testing.T) {
-	assert.Error(t, report(&strings.Builder{}, strings.NewReader("no events\n"), 5, 5))
+	_, err := report(&strings.Builder{}, strings.NewReader("no events\n"), 5, 5)
+	assert.Error(t, err)
+}
+
+// The bed's CPU log is summed per process kind, largest first; what the log does not
+// cover is split into the test binaries' remainder and go test's own build time.
+func TestCPUReport(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "cpu.log")
+	require.NoError(t, os.WriteFile(log, []byte(`{"proc":"etcd","own":10.5,"children":0}
+{"proc":"kube-apiserver","own":40,"children":0}
+{"proc":"kube-apiserver","own":20,"children":0}
+{"proc":"argocd-repo-server","own":5,"children":15}
+not json
+`), 0o600))
+	gotime := filepath.Join(dir, "gotime")
+	require.NoError(t, os.WriteFile(gotime, []byte("go test: 500.00 s wall, 250.00 s user + 50.00 s system CPU (builds, tests and what they started)\n"), 0o600))
+	var out strings.Builder
+	require.NoError(t, cpuReport(&out, log, gotime, 200))
+	got := out.String()
+	lines := strings.Split(got, "\n")
+	var idx []int
+	for _, want := range []string{
+		`^60\s+60\s+0\s+2\s+kube-apiserver$`,
+		`^20\s+5\s+15\s+1\s+argocd-repo-server$`,
+		`^10\s+10\s+0\s+1\s+etcd$`,
+		`^110\s+test binaries themselves`,
+		`^100\s+go test itself`,
+	} {
+		i := slices.IndexFunc(lines, func(l string) bool { return regexp.MustCompile(want).MatchString(strings.TrimSpace(l)) })
+		require.GreaterOrEqual(t, i, 0, "no line matching %s in\n%s", want, got)
+		idx = append(idx, i)
+	}
+	assert.True(t, slices.IsSorted(idx), "largest consumer first:\n%s", got)
 }
