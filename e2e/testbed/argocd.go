@@ -123,6 +123,15 @@ func (b *Bed) StartArgoCD(ctx context.Context, o ArgoCDOptions) (*ArgoCD, error)
 	if o.ReconciliationTimeout > 0 {
 		env = append(env, "ARGOCD_RECONCILIATION_TIMEOUT="+o.ReconciliationTimeout.String())
 	}
+	// /debug/pprof on the metrics ports, so the CPU the bed's Argo CD uses can be profiled
+	// (go tool pprof http://127.0.0.1:<metrics port>/debug/pprof/profile). Argo CD serves it
+	// only while the file this names holds "true" (util/profile/profile.go; on a cluster,
+	// argocd-cmd-params-cm's profiler.enabled mounted as that file).
+	profiler := filepath.Join(dir, "profiler.enabled")
+	if err := os.WriteFile(profiler, []byte("true"), 0o600); err != nil {
+		return nil, fmt.Errorf("starting Argo CD: %w", err)
+	}
+	env = append(env, "ARGOCD_ENABLE_PROFILER_FILE_PATH="+profiler)
 
 	err = retryOnPortClash(func() error {
 		// A process of an attempt that lost a port race is stopped before the next one.

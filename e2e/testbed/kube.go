@@ -69,7 +69,7 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 		if !slices.Contains(k.pidFiles, pidFile) {
 			k.pidFiles = append(k.pidFiles, pidFile)
 		}
-		return writeShim(binDir, name, filepath.Join(b.paths.Kubernetes, name), pidFile)
+		return writeShim(binDir, name, filepath.Join(b.paths.Kubernetes, name), pidFile, GoRuntimeEnv...)
 	}
 	etcdPath, err := shim("etcd")
 	if err != nil {
@@ -113,7 +113,13 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 		// the default 60 s when three beds and Argo CDs shared the 2-core machine at load 30:
 		// the API server answered 504 and the simulated InstallPlan failed. A real control
 		// plane has dedicated nodes; the bed allows such a request 3 minutes.
-		Set("request-timeout", "3m")
+		Set("request-timeout", "3m").
+		// Responses travel over loopback only, where gzip buys nothing: compressing large
+		// lists and watch events took 3–4 % of a bed API server's CPU (pprof during the
+		// dev overlay's hand-off: compress/flate), and its clients (Argo CD, the
+		// simulator, the bootstrap) spent more inflating them. A transport detail: every
+		// response's content is the same.
+		Append("feature-gates", "APIResponseCompression=false")
 	etcd := &envtest.Etcd{
 		Path:    etcdPath,
 		DataDir: filepath.Join(b.workDir, "etcd"),
