@@ -25,7 +25,7 @@ TEST_PKGS := ./e2e ./...
 TEST_FLAGS = -tags e2e -count=1 -p $(TEST_P) -parallel 3 -timeout $(TEST_TIMEOUT) -ldflags=-w
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build testbin test testtime unit e2e demo bench chaos lint fuzz clean
+.PHONY: all build testbin test testtime unit e2e demo bench startbench chaos lint fuzz clean
 
 all: build
 
@@ -64,6 +64,13 @@ demo: build testbin
 BENCH_SCALE ?= 0.05
 bench: testbin
 	$(GO) run ./e2e/cmd/bench -scale $(BENCH_SCALE)
+
+# Start-up latency without the test bed: `rhoai-bootstrap --help` run STARTBENCH_RUNS times,
+# median wall and CPU time and page faults. STARTBENCH_OLD=<another build> alternates the two
+# binaries run by run, so both see the same machine load (issue #19: --help < 50 ms).
+STARTBENCH_RUNS ?= 20
+startbench: build
+	$(GO) run ./e2e/cmd/startbench -n $(STARTBENCH_RUNS) $(BIN)/rhoai-bootstrap $(STARTBENCH_OLD)
 
 # kill -9 at seeded random moments, then one more run must converge with nothing
 # duplicated. CHAOS_KILLS (default 20), CHAOS_SEED (default: the clock; printed),

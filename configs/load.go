@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -144,7 +145,10 @@ func documents(data []byte) int {
 	}
 }
 
-var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envRef and quoted are compiled on first use, not at every start of the command:
+// `--help` never loads a file (guarded by cmd/rhoai-bootstrap's
+// TestOwnPackagesDoNoWorkAtInit).
+var envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`) })
 
 // expandEnv replaces ${NAME} with the environment variable's value, so one file can serve
 // CI jobs whose endpoints or names differ per run. $${NAME} stays a literal ${NAME};
@@ -156,7 +160,7 @@ func expandEnv(data []byte) ([]byte, field.ErrorList) {
 		if strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
-		lines[i] = envRef.ReplaceAllStringFunc(line, func(ref string) string {
+		lines[i] = envRef().ReplaceAllStringFunc(line, func(ref string) string {
 			if strings.HasPrefix(ref, "$$") {
 				return ref[1:]
 			}
@@ -171,12 +175,12 @@ func expandEnv(data []byte) ([]byte, field.ErrorList) {
 	return []byte(strings.Join(lines, "")), errs
 }
 
-var quoted = regexp.MustCompile(`"([^"]+)"`)
+var quoted = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"([^"]+)"`) })
 
 func strictError(err error) *field.Error {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "unknown field") {
-		if m := quoted.FindStringSubmatch(msg); m != nil {
+		if m := quoted().FindStringSubmatch(msg); m != nil {
 			if len(m[1]) > QuoteLimit {
 				return fileProblem("unknown field " + Quote(m[1]) + " (check its spelling and indentation)")
 			}
@@ -184,7 +188,7 @@ func strictError(err error) *field.Error {
 		}
 	}
 	if strings.HasPrefix(msg, "duplicate field") {
-		if m := quoted.FindStringSubmatch(msg); m != nil {
+		if m := quoted().FindStringSubmatch(msg); m != nil {
 			return field.Duplicate(pathFromString(m[1]), "given more than once")
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Model annotations: the GitOps payload states on every model server what it needs
@@ -137,8 +138,11 @@ func (m ModelServer) Fit() Fit {
 	return f
 }
 
-var maxModelLen = regexp.MustCompile(`--max-model-len[= ](\d+)`)
-var memUtil = regexp.MustCompile(`--gpu-memory-utilization[= ]([0-9.]+)`)
+// Compiled on first use, not at start-up (guarded by cmd/rhoai-bootstrap's TestOwnPackagesDoNoWorkAtInit).
+var (
+	maxModelLen = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`--max-model-len[= ](\d+)`) })
+	memUtil     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`--gpu-memory-utilization[= ]([0-9.]+)`) })
+)
 
 // ModelServerFrom reads a model server's declaration from a KServe
 // LLMInferenceService or InferenceService object (as decoded YAML). The second result
@@ -222,10 +226,10 @@ func ModelServerFrom(o map[string]any) (ModelServer, bool, error) {
 		args = append(args, s)
 	}
 	joined := strings.Join(args, " ")
-	if sm := maxModelLen.FindStringSubmatch(joined); sm != nil {
+	if sm := maxModelLen().FindStringSubmatch(joined); sm != nil {
 		m.MaxModelLen, _ = strconv.Atoi(sm[1])
 	}
-	if sm := memUtil.FindStringSubmatch(joined); sm != nil {
+	if sm := memUtil().FindStringSubmatch(joined); sm != nil {
 		m.MemoryUtilization, _ = strconv.ParseFloat(sm[1], 64)
 	}
 	if m.Layers > 0 && m.MaxModelLen == 0 {

@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -15,9 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// Compiled on first use, not at start-up (guarded by cmd/rhoai-bootstrap's TestOwnPackagesDoNoWorkAtInit).
 var (
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
-	channelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`)
+	regionRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`) })
+	channelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`) })
 )
 
 // GPU MachineSets are named <infraID>-<pool>-<zone> (as the installer names its own worker
@@ -101,12 +103,12 @@ func (c *Cluster) validatePlatform(p *field.Path) field.ErrorList {
 	aws := p.Child("aws")
 	if pl.AWS.Region == "" {
 		errs = append(errs, field.Required(aws.Child("region"), "e.g. us-east-1"))
-	} else if !regionRE.MatchString(pl.AWS.Region) {
+	} else if !regionRE().MatchString(pl.AWS.Region) {
 		errs = append(errs, field.Invalid(aws.Child("region"), pl.AWS.Region, "not an AWS region name (e.g. us-east-1)"))
 	}
 	if len(pl.AWS.Zones) == 0 && c.Installs() {
 		example := "us-east-1a"
-		if regionRE.MatchString(pl.AWS.Region) {
+		if regionRE().MatchString(pl.AWS.Region) {
 			example = pl.AWS.Region + "a"
 		}
 		errs = append(errs, field.Required(aws.Child("zones"), "at least one availability zone, e.g. "+example))
@@ -277,7 +279,7 @@ func validateACME(a *ACME, p *field.Path) field.ErrorList {
 
 func validateGitOps(g *GitOps, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if !channelRE.MatchString(g.OperatorChannel) {
+	if !channelRE().MatchString(g.OperatorChannel) {
 		errs = append(errs, field.Invalid(p.Child("operatorChannel"), g.OperatorChannel, "must be an OLM channel name such as gitops-1.16"))
 	}
 	rp := p.Child("root")

@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main() // exits
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if shippedDir != "" {
+		_ = os.RemoveAll(shippedDir)
+	}
+	os.Exit(code)
 }
 
 // runMain runs the command as a separate process with exactly env.

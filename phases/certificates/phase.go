@@ -289,7 +289,7 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 func (p *phase) readSecrets(ctx context.Context, c *kube.Clients) ([]*corev1.Secret, error) {
 	var out []*corev1.Secret
 	for _, ref := range secretRefs {
-		sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+		sec, err := c.Core.Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			out = append(out, nil)
@@ -306,7 +306,7 @@ func (p *phase) readSecrets(ctx context.Context, c *kube.Clients) ([]*corev1.Sec
 // secret counts as none (a new certificate replaces it).
 func (p *phase) readServed(ctx context.Context, c *kube.Clients) (*bundle, error) {
 	for _, ref := range [][2]string{{IngressNS, IngressSecret}, {ConfigNS, APISecret}} {
-		sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+		sec, err := c.Core.Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -624,7 +624,7 @@ func (p *phase) certManagerOwns(ctx context.Context, c *kube.Clients, rec Record
 	if rec.HandedOff != nil {
 		return true, nil
 	}
-	sec, err := c.Typed.CoreV1().Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
+	sec, err := c.Core.Secrets(ref[0]).Get(ctx, ref[1], metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

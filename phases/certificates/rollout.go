@@ -248,7 +248,7 @@ func (p *rolloutPhase) verifyAccess(ctx context.Context, s *installer.Scope) err
 	if err != nil {
 		return err
 	}
-	if _, err := c.Typed.Discovery().ServerVersion(); err != nil {
+	if _, err := c.Discovery.ServerVersion(); err != nil {
 		hint := "the saved kubeconfig should trust the new certificate's root; run again"
 		if !p.env.Cluster.Installs() {
 			hint = "add the new certificate's root to the certificate-authority-data of " + p.env.Cluster.Spec.Platform.Existing.Kubeconfig

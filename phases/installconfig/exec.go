@@ -53,7 +53,8 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
-var logLine = regexp.MustCompile(`level=(\w+)\s+msg=(.*)$`)
+// logLine is compiled on first use, not at start-up (guarded by cmd/rhoai-bootstrap's TestOwnPackagesDoNoWorkAtInit).
+var logLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`level=(\w+)\s+msg=(.*)$`) })
 
 // Line is one parsed line of the installer's output.
 type Line struct {
@@ -94,7 +95,7 @@ func Run(ctx context.Context, s *installer.Scope, bin, dir string, onStart func(
 			text := sc.Text()
 			password.line(text)
 			l := Line{Level: "info", Msg: text}
-			if m := logLine.FindStringSubmatch(text); m != nil {
+			if m := logLine().FindStringSubmatch(text); m != nil {
 				l = Line{Level: m[1], Msg: strings.Trim(m[2], `"`)}
 			}
 			switch l.Level {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/installer"
 )
@@ -22,8 +23,11 @@ var PasswordFile = filepath.Join("auth", "kubeadmin-password")
 //
 // so the value is Go-quoted; releases before 4.6 (cmd/openshift-install/create.go,
 // logComplete) printed it bare: "Login to the console with user: kubeadmin, password: %s"
-// and "'oc login -u kubeadmin -p %s'". Both shapes are matched.
-var passwordLine = regexp.MustCompile(`(?:password: |oc login -u kubeadmin -p )("(?:[^"\\]|\\.)*"|[^\s"',]+)`)
+// and "'oc login -u kubeadmin -p %s'". Both shapes are matched. Compiled on first use,
+// not at start-up (guarded by cmd/rhoai-bootstrap's TestOwnPackagesDoNoWorkAtInit).
+var passwordLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:password: |oc login -u kubeadmin -p )("(?:[^"\\]|\\.)*"|[^\s"',]+)`)
+})
 
 // redactPassword registers the kubeadmin password with the redactor, from the asset
 // folder's auth/kubeadmin-password (once it exists) and from the installer's output line
@@ -59,7 +63,7 @@ func (w *redactPassword) line(text string) {
 	if w.r == nil || !strings.Contains(text, "password") && !strings.Contains(text, "oc login") {
 		return
 	}
-	for _, m := range passwordLine.FindAllStringSubmatch(text, -1) {
+	for _, m := range passwordLine().FindAllStringSubmatch(text, -1) {
 		v := m[1]
 		if strings.HasPrefix(v, `"`) {
 			// The quoted form as printed, its inner part, and the value itself: the line

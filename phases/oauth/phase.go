@@ -144,7 +144,7 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 		}
 		s.Redactor().Add(v)
 		secret = v
-		live, err := c.Typed.CoreV1().Secrets(ConfigNS).Get(ctx, SecretName, metav1.GetOptions{})
+		live, err := c.Core.Secrets(ConfigNS).Get(ctx, SecretName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			o.changes = append(o.changes, installer.Change{Action: installer.Create, Target: "Secret " + ConfigNS + "/" + SecretName})
@@ -183,7 +183,7 @@ func (p *phase) observe(ctx context.Context, s *installer.Scope, c *kube.Clients
 			Detail: "wait for the rollout of the change made at " + rec.Rollout.Since.Format(time.RFC3339) + " (not confirmed yet)"})
 	}
 	if p.spec().RemoveKubeadmin {
-		_, err := c.Typed.CoreV1().Secrets(kubeadminNS).Get(ctx, kubeadminName, metav1.GetOptions{})
+		_, err := c.Core.Secrets(kubeadminNS).Get(ctx, kubeadminName, metav1.GetOptions{})
 		if err == nil {
 			o.kubeadmin = true
 			o.changes = append(o.changes, installer.Change{Action: installer.Delete, Target: "Secret kube-system/kubeadmin", Detail: "after the admins can log in"})
@@ -335,7 +335,7 @@ func (p *phase) mergeIdP(ctx context.Context, s *installer.Scope, c *kube.Client
 }
 
 func (p *phase) removeKubeadmin(ctx context.Context, s *installer.Scope, c *kube.Clients) error {
-	_, err := c.Typed.RbacV1().ClusterRoleBindings().Get(ctx, AdminBinding, metav1.GetOptions{})
+	_, err := c.RBAC.ClusterRoleBindings().Get(ctx, AdminBinding, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading ClusterRoleBinding %s: %w", AdminBinding, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -97,7 +98,8 @@ func (p *phase) Check(ctx context.Context, s *installer.Scope) (installer.Status
 	return installer.Done("AWS account, zone, GPU offerings and quotas, installer checked"), nil
 }
 
-var versionRE = regexp.MustCompile(`openshift-install v?(\d+)\.(\d+)\.(\S+)`)
+// versionRE is compiled on first use, not at start-up (guarded by cmd/rhoai-bootstrap's TestOwnPackagesDoNoWorkAtInit).
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`openshift-install v?(\d+)\.(\d+)\.(\S+)`) })
 
 func (p *phase) checkInstaller(ctx context.Context, s *installer.Scope) error {
 	bin := p.env.Cluster.Spec.OpenShift.Installer
@@ -114,7 +116,7 @@ func (p *phase) checkInstaller(ctx context.Context, s *installer.Scope) error {
 		}
 		return fmt.Errorf("spec.openshift.installer: %s %s: download openshift-install %d.%d or newer from console.redhat.com and set its path", bin, where, MinOpenShift[0], MinOpenShift[1])
 	}
-	m := versionRE.FindStringSubmatch(string(out))
+	m := versionRE().FindStringSubmatch(string(out))
 	if m == nil {
 		return fmt.Errorf("spec.openshift.installer: cannot read the version from `%s version`", bin)
 	}
