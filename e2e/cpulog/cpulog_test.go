@@ -23,7 +23,7 @@ func TestLiveAndExited(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
-	t.Setenv(Env, "") // make testtime sets it for the whole suite
+	t.Setenv(Env, "")             // make testtime sets it for the whole suite
 	Live("busy", cmd.Process.Pid) // Env unset: nothing written
 	_, err = os.Stat(path)
 	require.ErrorIs(t, err, os.ErrNotExist)
