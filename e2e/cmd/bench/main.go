@@ -31,6 +31,7 @@ import (
 
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/harness"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/simulator"
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/startup"
 	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/testbed"
 )
 
@@ -276,14 +277,16 @@ func invoke(ctx context.Context, r *harness.Rehearsal, args []string) (runResult
 	return res, nil
 }
 
+// helpLatency is the median wall time of 10 `--help` runs (e2e/cmd/startbench, `make
+// startbench`, prints more: CPU, page faults, two binaries alternated).
 func helpLatency(ctx context.Context, bin string) (time.Duration, error) {
 	var ds []time.Duration
 	for range 10 {
-		start := time.Now()
-		if out, err := exec.CommandContext(ctx, bin, "--help").CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("--help: %v\n%s", err, out)
+		s, err := startup.Help(ctx, bin)
+		if err != nil {
+			return 0, err
 		}
-		ds = append(ds, time.Since(start))
+		ds = append(ds, s.Wall)
 	}
 	slices.Sort(ds)
 	return ds[len(ds)/2], nil

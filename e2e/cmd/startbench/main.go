@@ -18,11 +18,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/startup"
 )
 
 func main() {
@@ -42,18 +42,12 @@ func main() {
 	}
 }
 
-// sample is one run's cost.
-type sample struct {
-	wall, cpu time.Duration
-	faults    int64
-}
-
 func run(ctx context.Context, bins []string, n int) error {
 	fmt.Printf("startbench: `--help`, %d runs per binary, alternating; load average %s at the start\n", n, loadavg())
-	samples := make([][]sample, len(bins))
+	samples := make([][]startup.Sample, len(bins))
 	for i := -1; i < n; i++ {
 		for b, bin := range bins {
-			s, err := once(ctx, bin)
+			s, err := startup.Help(ctx, bin)
 			if err != nil {
 				return err
 			}
@@ -63,9 +57,9 @@ func run(ctx context.Context, bins []string, n int) error {
 		}
 	}
 	for b, bin := range bins {
-		walls := pick(samples[b], func(s sample) time.Duration { return s.wall })
-		cpus := pick(samples[b], func(s sample) time.Duration { return s.cpu })
-		faults := pick(samples[b], func(s sample) int64 { return s.faults })
+		walls := pick(samples[b], func(s startup.Sample) time.Duration { return s.Wall })
+		cpus := pick(samples[b], func(s startup.Sample) time.Duration { return s.CPU })
+		faults := pick(samples[b], func(s startup.Sample) int64 { return s.Faults })
 		fmt.Printf("startbench: %s: wall median %s (fastest %s, p90 %s), CPU median %s, %d page faults\n",
 			bin, ms(walls[n/2]), ms(walls[0]), ms(walls[(9*n+9)/10-1]), ms(cpus[n/2]), faults[n/2])
 	}
@@ -73,24 +67,8 @@ func run(ctx context.Context, bins []string, n int) error {
 	return nil
 }
 
-// once runs `bin --help` and reads its wall, CPU time and minor page faults.
-func once(ctx context.Context, bin string) (sample, error) {
-	cmd := exec.CommandContext(ctx, bin, "--help")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
-	if err != nil {
-		return sample{}, fmt.Errorf("%s --help: %w\n%s", bin, err, out)
-	}
-	s := sample{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.faults = ru.Minflt
-	}
-	return s, nil
-}
-
 // pick returns one field of every sample, sorted.
-func pick[T int64 | time.Duration](ss []sample, f func(sample) T) []T {
+func pick[T int64 | time.Duration](ss []startup.Sample, f func(startup.Sample) T) []T {
 	out := make([]T, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, f(s))
