@@ -24,6 +24,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -35,6 +36,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rhoai-bootstrap/rhoai-bootstrap/e2e/cpulog"
 )
 
 // event is one line of `go test -json` (cmd/test2json's TestEvent).
@@ -65,10 +68,10 @@ type testTimes struct {
 	timings   []string
 }
 
-// timed matches a logged line that reports a duration: "in 4.9s", "1m23.4s", "took 812ms".
 // cpuLine is what time(1) prints after a test binary under e2e/testtime.sh's -exec.
 var cpuLine = regexp.MustCompile(`testtime-cpu:([0-9.]+)\+([0-9.]+)`)
 
+// timed matches a logged line that reports a duration: "in 4.9s", "1m23.4s", "took 812ms".
 var timed = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s)\b|\b\d+m\d+(\.\d+)?s\b|\bin \d`)
 
 func main() {
@@ -134,9 +137,7 @@ func report(w io.Writer, in io.Reader, top, maxLines int) (float64, error) {
 					p.poolReport = strings.TrimSpace(e.Output)
 				}
 				if m := cpuLine.FindStringSubmatch(e.Output); m != nil {
-					u, _ := strconv.ParseFloat(m[1], 64)
-					sys, _ := strconv.ParseFloat(m[2], 64)
-					p.cpu = u + sys
+					p.cpu = userPlusSystem(m)
 				}
 			}
 			continue
@@ -175,7 +176,7 @@ func report(w io.Writer, in io.Reader, top, maxLines int) (float64, error) {
 			ps = append(ps, p)
 		}
 	}
-	slices.SortFunc(ps, func(a, b *pkgTimes) int { return cmpFloat(b.elapsed, a.elapsed) })
+	slices.SortFunc(ps, func(a, b *pkgTimes) int { return cmp.Compare(b.elapsed, a.elapsed) })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "package wall s\tCPU s\tstarted at s\tended at s\ttests\tresult\tpackage\t")
 	var cpuSum float64
@@ -185,7 +186,7 @@ func report(w io.Writer, in io.Reader, top, maxLines int) (float64, error) {
 			cpu = fmt.Sprintf("%.0f", p.cpu)
 			cpuSum += p.cpu
 		}
-		fmt.Fprintf(tw, "%.1f\t%s\t%.0f\t%.0f\t%d\t%s\t%s\t\n", p.elapsed, cpu, p.first.Sub(start).Seconds(), p.last.Sub(start).Seconds(), p.tests, p.result, strings.TrimPrefix(p.name, modulePrefix(p.name)))
+		fmt.Fprintf(tw, "%.1f\t%s\t%.0f\t%.0f\t%d\t%s\t%s\t\n", p.elapsed, cpu, p.first.Sub(start).Seconds(), p.last.Sub(start).Seconds(), p.tests, p.result, strings.TrimPrefix(p.name, module))
 	}
 	tw.Flush()
 	if cpuSum > 0 {
@@ -201,10 +202,10 @@ func report(w io.Writer, in io.Reader, top, maxLines int) (float64, error) {
 	for _, t := range tests {
 		ts = append(ts, t)
 	}
-	slices.SortFunc(ts, func(a, b *testTimes) int { return cmpFloat(b.elapsed, a.elapsed) })
+	slices.SortFunc(ts, func(a, b *testTimes) int { return cmp.Compare(b.elapsed, a.elapsed) })
 	fmt.Fprintf(w, "\nslowest %d tests (s, excluding the wait for a -parallel slot):\n", min(top, len(ts)))
 	for _, t := range ts[:min(top, len(ts))] {
-		fmt.Fprintf(w, "%7.1f  %-4s %s %s\n", t.elapsed, t.result, strings.TrimPrefix(t.pkg, modulePrefix(t.pkg)), t.name)
+		fmt.Fprintf(w, "%7.1f  %-4s %s %s\n", t.elapsed, t.result, strings.TrimPrefix(t.pkg, module), t.name)
 		for i, l := range t.timings {
 			if i == maxLines {
 				fmt.Fprintf(w, "           … %d more\n", len(t.timings)-maxLines)
@@ -237,11 +238,7 @@ func cpuReport(w io.Writer, cpuLogPath, goTimePath string, binCPU float64) error
 	kinds := map[string]*kind{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var s struct {
-			Proc     string  `json:"proc"`
-			Own      float64 `json:"own"`
-			Children float64 `json:"children"`
-		}
+		var s cpulog.Sample
 		if json.Unmarshal(sc.Bytes(), &s) != nil || s.Proc == "" {
 			continue
 		}
@@ -263,14 +260,12 @@ func cpuReport(w io.Writer, cpuLogPath, goTimePath string, binCPU float64) error
 		ks = append(ks, k)
 		logged += k.own + k.children
 	}
-	slices.SortFunc(ks, func(a, b *kind) int { return cmpFloat(b.own+b.children, a.own+a.children) })
+	slices.SortFunc(ks, func(a, b *kind) int { return cmp.Compare(b.own+b.children, a.own+a.children) })
 	var goCPU float64 = -1
 	if goTimePath != "" {
 		if b, err := os.ReadFile(goTimePath); err == nil {
 			if m := goTimeLine.FindStringSubmatch(string(b)); m != nil {
-				u, _ := strconv.ParseFloat(m[1], 64)
-				sys, _ := strconv.ParseFloat(m[2], 64)
-				goCPU = u + sys
+				goCPU = userPlusSystem(m)
 			}
 		}
 	}
@@ -290,13 +285,14 @@ func cpuReport(w io.Writer, cpuLogPath, goTimePath string, binCPU float64) error
 	return nil
 }
 
-// modulePrefix is the module path up to the repository's root, for shorter names.
-func modulePrefix(pkg string) string {
-	const m = "github.com/rhoai-bootstrap/rhoai-bootstrap/"
-	if strings.HasPrefix(pkg, m) {
-		return m
-	}
-	return ""
+// module is the module path up to the repository's root, cut from package names.
+const module = "github.com/rhoai-bootstrap/rhoai-bootstrap/"
+
+// userPlusSystem adds a time(1) match's user (m[1]) and system (m[2]) seconds.
+func userPlusSystem(m []string) float64 {
+	u, _ := strconv.ParseFloat(m[1], 64)
+	sys, _ := strconv.ParseFloat(m[2], 64)
+	return u + sys
 }
 
 func firstLine(s string, n int) string {
@@ -305,14 +301,4 @@ func firstLine(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
