@@ -173,12 +173,21 @@ func (b *Bed) startKube(ctx context.Context, from string) error {
 
 // stopKube stops etcd and kube-apiserver, leaving etcd's data in place.
 func (b *Bed) stopKube() error {
-	if b.kube == nil || b.kube.env == nil {
+	if b.kube == nil {
 		return nil
 	}
-	b.kube.logCPU()
-	err := b.kube.env.Stop()
-	b.kube.env = nil
+	return b.kube.stopEnv()
+}
+
+// stopEnv stops etcd and kube-apiserver through envtest, once, after logging the CPU
+// they used (cpulog).
+func (k *kube) stopEnv() error {
+	if k.env == nil {
+		return nil
+	}
+	k.logCPU()
+	err := k.env.Stop()
+	k.env = nil
 	return err
 }
 
@@ -189,11 +198,7 @@ func appendTo(path string) (*os.File, error) {
 // stop stops the control plane through envtest, then kills whatever a PID
 // file names that is still a live child of ours (a failed start-up retry).
 func (k *kube) stop() error {
-	var err error
-	if k.env != nil {
-		k.logCPU()
-		err = k.env.Stop()
-	}
+	err := k.stopEnv()
 	for _, pid := range k.pids() {
 		if ourChild(pid) {
 			p, ferr := os.FindProcess(pid)
